@@ -1,0 +1,302 @@
+"""Settings shared by every environment.
+
+Every value that differs between a laptop, CI and production comes from the environment
+(django-environ). The defaults are the embedded ones: SQLite and a file-system task broker
+under ``var/``, so ``make run`` needs no server.
+"""
+
+from pathlib import Path
+
+import environ
+from django.utils.translation import gettext_lazy as _
+
+BASE_DIR = Path(__file__).resolve().parent.parent.parent
+env = environ.Env()
+
+VAR_DIR = Path(env.str("MWOLO_VAR_DIR", default=str(BASE_DIR / "var")))
+VAR_DIR.mkdir(parents=True, exist_ok=True)
+
+SECRET_KEY = env.str("DJANGO_SECRET_KEY", default="")
+DEBUG = env.bool("DJANGO_DEBUG", default=False)
+ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["127.0.0.1", "localhost"])
+CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
+
+DJANGO_APPS = [
+    # Jazzmin must come before django.contrib.admin to override its templates.
+    "jazzmin",
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django.contrib.humanize",
+]
+THIRD_PARTY_APPS = [
+    "rest_framework",
+    "rest_framework_simplejwt",
+    "django_filters",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "django_celery_beat",
+    "auditlog",
+    "axes",
+    "import_export",
+    "phonenumber_field",
+]
+LOCAL_APPS = [
+    "mwolo.core",
+    "mwolo.geo",
+    "mwolo.agencies",
+    "mwolo.accounts",
+    "mwolo.crm",
+    "mwolo.metering",
+    "mwolo.web",
+    "mwolo.demo",
+]
+INSTALLED_APPS = DJANGO_APPS + THIRD_PARTY_APPS + LOCAL_APPS
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "mwolo.core.middleware.LanguageMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "mwolo.core.middleware.AgencyTimezoneMiddleware",
+    "auditlog.middleware.AuditlogMiddleware",
+    # Axes last: it turns a locked-out login into a clear 429 page.
+    "axes.middleware.AxesMiddleware",
+]
+
+ROOT_URLCONF = "config.urls"
+WSGI_APPLICATION = "config.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.template.context_processors.i18n",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+DATABASES = {
+    "default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'db.sqlite3'}"),
+}
+DATABASES["default"]["ATOMIC_REQUESTS"] = False
+DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=0)
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # WAL lets the web, worker and beat processes read while one of them writes;
+    # IMMEDIATE transactions take the write lock up front instead of failing mid-way.
+    DATABASES["default"]["OPTIONS"] = {
+        "transaction_mode": "IMMEDIATE",
+        "timeout": 20,
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+    }
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_USER_MODEL = "accounts.User"
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+LOGIN_URL = "admin:login"
+LOGIN_REDIRECT_URL = "admin:index"
+
+# Brute-force protection: five wrong passwords for one username from one address lock
+# that pair for 15 minutes. Every attempt, good or bad, is kept for the audit trail.
+AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = 0.25  # hours; accounts/locked_out.html tells users "15 minutes"
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_ENABLE_ACCESS_FAILURE_LOG = True
+AXES_VERBOSE = False
+AXES_LOCKOUT_TEMPLATE = "accounts/locked_out.html"
+# Reverse proxies in front of gunicorn (Caddy in production): how many X-Forwarded-For
+# entries to skip to find the caller's address, for the login lock and the throttles alike.
+PROXY_COUNT = env.int("DJANGO_PROXY_COUNT", default=0)
+AXES_IPWARE_PROXY_COUNT = PROXY_COUNT
+
+LANGUAGE_CODE = "fr"
+LANGUAGES = [("fr", _("French")), ("en", _("English"))]
+LOCALE_PATHS = [BASE_DIR / "locale"]
+USE_I18N = True
+USE_TZ = True
+# Default for anonymous pages; staff and clients see their agency's zone (core.middleware).
+TIME_ZONE = "Africa/Kinshasa"
+
+STATIC_URL = "/static/"
+STATIC_ROOT = Path(env.str("DJANGO_STATIC_ROOT", default=str(VAR_DIR / "static")))
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+}
+MEDIA_URL = "/media/"
+MEDIA_ROOT = Path(env.str("DJANGO_MEDIA_ROOT", default=str(VAR_DIR / "media")))
+# Files nobody may download without a permission check (identity documents): never under
+# MEDIA_ROOT, served only through views that check who asks (see core.storage).
+PRIVATE_MEDIA_ROOT = Path(env.str("DJANGO_PRIVATE_MEDIA_ROOT", default=str(VAR_DIR / "private")))
+
+# Shared by every process (throttle counters, lock-outs): a folder under var/ by default,
+# Redis in production.
+CACHES = {"default": env.cache_url("CACHE_URL", default=f"filecache://{VAR_DIR / 'cache'}")}
+
+PHONENUMBER_DEFAULT_REGION = "CD"
+PHONENUMBER_DB_FORMAT = "E164"
+PHONENUMBER_DEFAULT_FORMAT = "INTERNATIONAL"
+
+EMAIL_BACKEND = env.str(
+    "DJANGO_EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend"
+)
+DEFAULT_FROM_EMAIL = env.str("DJANGO_DEFAULT_FROM_EMAIL", default="Mwolo Energy <noreply@mwolo.cd>")
+
+# --- Celery -------------------------------------------------------------------------------
+# Without CELERY_BROKER_URL the worker, beat and web exchange tasks through files under
+# var/broker: real processes, no server to install.
+CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="filesystem://")
+if CELERY_BROKER_URL.startswith("filesystem://"):
+    _broker_dir = VAR_DIR / "broker"
+    (_broker_dir / "queue").mkdir(parents=True, exist_ok=True)
+    (_broker_dir / "control").mkdir(parents=True, exist_ok=True)
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "data_folder_in": str(_broker_dir / "queue"),
+        "data_folder_out": str(_broker_dir / "queue"),
+        "control_folder": str(_broker_dir / "control"),
+        "store_processed": False,
+    }
+else:
+    # A key prefix per deployment (or test run) keeps two users of one Redis apart.
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "global_keyprefix": env.str("CELERY_KEY_PREFIX", default="mwolo:"),
+    }
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_TIMEZONE = "UTC"
+CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+
+# Fernet keys for secrets kept in the database (meters' token keys), newest first.
+FIELD_ENCRYPTION_KEYS = env.list("FIELD_ENCRYPTION_KEYS", default=[])
+
+# --- Meters (MQTT) ---------------------------------------------------------------------------
+# Without MQTT_URL, `make run` starts an embedded broker (sandbox.broker) on port 11883.
+MQTT_URL = env.str("MQTT_URL", default="mqtt://127.0.0.1:11883")
+# Every topic starts with it (meter protocol v1: <prefix>/meters/<serial>/...).
+MQTT_TOPIC_PREFIX = env.str("MQTT_TOPIC_PREFIX", default="mwolo")
+
+# --- REST API -----------------------------------------------------------------------------
+REST_FRAMEWORK = {
+    # The token scheme first: its Bearer challenge turns "not logged in" into a 401.
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework_simplejwt.authentication.JWTAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["mwolo.core.api.RoleModelPermissions"],
+    "DEFAULT_PAGINATION_CLASS": "mwolo.core.api.Pagination",
+    "DEFAULT_FILTER_BACKENDS": [
+        "django_filters.rest_framework.DjangoFilterBackend",
+        "rest_framework.filters.SearchFilter",
+        "rest_framework.filters.OrderingFilter",
+    ],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "mwolo.core.api_errors.exception_handler",
+    "DEFAULT_THROTTLE_RATES": {"public_form": "20/hour"},
+    "NUM_PROXIES": PROXY_COUNT,
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Mwolo Energy Systems API",
+    "DESCRIPTION": "REST API of the Mwolo Energy Systems platform.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+}
+
+# --- Admin (Jazzmin) ----------------------------------------------------------------------
+JAZZMIN_SETTINGS = {
+    "site_title": "Mwolo Energy",
+    "site_header": "Mwolo Energy",
+    "site_brand": "Mwolo Energy",
+    "welcome_sign": _("Welcome to the Mwolo Energy back office"),
+    "site_logo": "mwolo/logo.svg",
+    "login_logo": "mwolo/logo.svg",
+    "site_icon": "mwolo/logo.svg",
+    "site_logo_classes": "",
+    "copyright": "Mwolo Energy Systems",
+    "search_model": ["crm.Client", "crm.Site"],
+    "user_avatar": None,
+    "topmenu_links": [
+        {"name": _("Public site"), "url": "/", "new_window": True},
+        {"name": _("API documentation"), "url": "/api/docs/", "new_window": True},
+    ],
+    "show_sidebar": True,
+    "navigation_expanded": True,
+    "order_with_respect_to": ["crm", "agencies", "geo", "accounts", "auth", "auditlog", "axes"],
+    "icons": {
+        "accounts.User": "fas fa-user",
+        "auth.Group": "fas fa-users-cog",
+        "agencies.Agency": "fas fa-building",
+        "crm.Client": "fas fa-address-card",
+        "crm.Site": "fas fa-plug",
+        "crm.ConnectionRequest": "fas fa-inbox",
+        "geo.Country": "fas fa-flag",
+        "geo.Province": "fas fa-map",
+        "geo.Territory": "fas fa-map-marked",
+        "geo.Commune": "fas fa-map-pin",
+        "auditlog.LogEntry": "fas fa-history",
+    },
+    "related_modal_active": False,
+    "use_google_fonts_cdn": False,
+    "language_chooser": True,
+    "changeform_format": "horizontal_tabs",
+}
+
+# --- Audit trail --------------------------------------------------------------------------
+# One list of every model whose changes are recorded, with who, when, before and after.
+AUDITLOG_INCLUDE_TRACKING_MODELS = (
+    {"model": "accounts.User", "exclude_fields": ["password", "last_login"]},
+    "auth.Group",
+    "agencies.Agency",
+    "agencies.OpeningHours",
+    "crm.Client",
+    "crm.Site",
+    "crm.ConnectionRequest",
+    "geo.Province",
+    "geo.Territory",
+    "geo.Commune",
+)
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+    "loggers": {"django.db.backends": {"level": "WARNING"}, "axes": {"level": "WARNING"}},
+}

@@ -1,0 +1,108 @@
+from collections.abc import Iterable
+from typing import Any
+
+from django.apps import apps
+from django.contrib.auth.management import create_permissions
+from django.contrib.auth.models import Group, Permission
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils.translation import gettext as _
+
+from mwolo.agencies.models import Agency
+from mwolo.core.permissions import ROLE_GROUP_NAMES, ROLE_PERMISSIONS, Role
+
+from .models import User
+
+
+def _permissions(names: Iterable[str]) -> list[Permission]:
+    wanted = {tuple(name.split(".", 1)) for name in names}
+    found = [
+        perm
+        for perm in Permission.objects.select_related("content_type").filter(
+            codename__in={codename for _app, codename in wanted}
+        )
+        if (perm.content_type.app_label, perm.codename) in wanted
+    ]
+    missing = wanted - {(p.content_type.app_label, p.codename) for p in found}
+    if missing:
+        raise RuntimeError(f"Unknown permissions in ROLE_PERMISSIONS: {sorted(missing)}")
+    return found
+
+
+@transaction.atomic
+def roles_sync() -> dict[Role, Group]:
+    """Create the role groups and give each exactly the permissions ``ROLE_PERMISSIONS`` lists.
+
+    Idempotent; runs after every ``migrate`` (see ``AccountsConfig``) and on demand with
+    ``manage.py sync_roles``. The code is the source of truth for these groups: permissions
+    added to them by hand are removed. Administrators may still create other groups.
+    """
+    # Every app's permissions must exist, including apps migrated after this one.
+    for app_config in apps.get_app_configs():
+        create_permissions(app_config, verbosity=0)
+    groups = {}
+    for role in Role:
+        group, _created = Group.objects.get_or_create(name=ROLE_GROUP_NAMES[role])
+        if role is Role.ADMINISTRATOR:
+            group.permissions.set(Permission.objects.all())
+        else:
+            group.permissions.set(_permissions(ROLE_PERMISSIONS[role]))
+        groups[role] = group
+    return groups
+
+
+def roles_sync_after_migrate(**kwargs: Any) -> None:
+    roles_sync()
+
+
+def user_roles(user: User) -> set[Role]:
+    by_group = {name: role for role, name in ROLE_GROUP_NAMES.items()}
+    return {
+        by_group[name] for name in user.groups.values_list("name", flat=True) if name in by_group
+    }
+
+
+@transaction.atomic
+def employee_create(
+    *,
+    username: str,
+    first_name: str,
+    last_name: str,
+    roles: Iterable[Role],
+    agency: Agency | None,
+    email: str = "",
+    phone: str = "",
+    password: str | None = None,
+    additional_agencies: Iterable[Agency] = (),
+) -> User:
+    """Create a staff account with its roles and agencies.
+
+    Every employee but an administrator needs a home agency. Raises ``ValidationError``
+    (field errors) and writes nothing on bad input.
+    """
+    roles = set(roles)
+    if not roles:
+        raise ValidationError({"roles": _("Give the employee at least one role.")})
+    if Role.CLIENT in roles:
+        raise ValidationError({"roles": _("A client account is created from the client file.")})
+    if agency is None and roles != {Role.ADMINISTRATOR}:
+        raise ValidationError({"agency": _("Every employee belongs to an agency.")})
+    user = User(
+        username=username,
+        first_name=first_name,
+        last_name=last_name,
+        email=email,
+        phone=phone,
+        agency=agency,
+        is_staff=True,
+        is_superuser=False,
+    )
+    if password:
+        user.set_password(password)
+    else:
+        user.set_unusable_password()
+    user.full_clean()
+    user.save()
+    user.additional_agencies.set(additional_agencies)
+    user.groups.set(Group.objects.filter(name__in=[ROLE_GROUP_NAMES[r] for r in roles]))
+    return user

@@ -1,0 +1,47 @@
+"""Gap-free numbering.
+
+``sequence_next`` must run inside the transaction that creates the numbered document: the
+counter row is updated (and so locked) in that transaction, so a rollback gives the number
+back and two concurrent issuers wait for each other instead of taking the same number.
+"""
+
+from collections.abc import Callable
+
+from django.db import IntegrityError, transaction
+from django.db.models import F
+
+from .models import Sequence
+
+
+def sequence_next(*, key: str) -> int:
+    """Next value of the counter ``key`` (1 for a new counter). Needs an open transaction."""
+    if not transaction.get_connection().in_atomic_block:
+        raise RuntimeError("sequence_next must run inside the issuing transaction")
+    updated = Sequence.objects.filter(key=key).update(last_value=F("last_value") + 1)
+    if not updated:
+        try:
+            with transaction.atomic():
+                Sequence.objects.create(key=key, last_value=1)
+        except IntegrityError:
+            # Another transaction created it first: take the next value after theirs.
+            Sequence.objects.filter(key=key).update(last_value=F("last_value") + 1)
+    return Sequence.objects.values_list("last_value", flat=True).get(key=key)
+
+
+def formatted_number(*, prefix: str, key: str, width: int = 6) -> str:
+    """``PREFIX-000123`` from the counter ``key``; see ``sequence_next``."""
+    return f"{prefix}-{sequence_next(key=key):0{width}d}"
+
+
+def free_formatted_number(
+    *, prefix: str, key: str, width: int, is_taken: Callable[[str], bool]
+) -> str:
+    """Like ``formatted_number``, skipping numbers someone typed in by hand.
+
+    For identifiers staff may also enter themselves (client numbers from a former system);
+    never for legal documents, whose numbers are only ever given by the counter.
+    """
+    while True:
+        number = formatted_number(prefix=prefix, key=key, width=width)
+        if not is_taken(number):
+            return number

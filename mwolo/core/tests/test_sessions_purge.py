@@ -1,0 +1,21 @@
+import datetime as dt
+
+import pytest
+from django.contrib.sessions.backends.db import SessionStore
+from django.contrib.sessions.models import Session
+
+from mwolo.core import clock
+from mwolo.core.tasks import sessions_purge_expired_task
+
+pytestmark = pytest.mark.django_db
+
+
+def test_the_nightly_job_deletes_expired_sessions_only():
+    for expiry in (clock.now() - dt.timedelta(days=1), clock.now() + dt.timedelta(days=1)):
+        store = SessionStore()
+        store.set_expiry(expiry)
+        store.save()
+
+    assert sessions_purge_expired_task.delay().get() == 1
+    assert Session.objects.count() == 1
+    assert Session.objects.get().expire_date > clock.now()
