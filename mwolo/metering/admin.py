@@ -1,0 +1,301 @@
+from typing import Any
+
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.admin import helpers
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse
+from django.template.response import TemplateResponse
+from django.utils.translation import gettext_lazy as _
+
+from mwolo.core.admin import ScopedModelAdmin, acting_user
+from mwolo.core.exceptions import ApplicationError
+
+from . import services
+from .models import (
+    HeadendRejection,
+    Meter,
+    MeterAlarm,
+    MeterCommand,
+    MeterInstallation,
+    MeterReading,
+    PrepaidToken,
+    Relay,
+)
+
+
+class ReadOnlyAdmin(ScopedModelAdmin):
+    """Records written only by the platform: staff read them, never edit them."""
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+class InstallationInline(admin.TabularInline):
+    model = MeterInstallation
+    fields = ("site", "installed_at", "installed_register_kwh", "removed_at", "removal_reason")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    show_change_link = False
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+class MeterActionForm(forms.Form):
+    reason = forms.CharField(label=_("Reason"), max_length=200, required=False)
+    energy_kwh = forms.IntegerField(label=_("Credit (kWh)"), required=False, min_value=1)
+
+
+@admin.register(Meter)
+class MeterAdmin(ScopedModelAdmin):
+    list_display = [
+        "serial",
+        "payment_mode",
+        "agency",
+        "site",
+        "relay_wanted",
+        "relay_reported",
+        "online",
+        "last_seen_at",
+        "last_energy_kwh",
+    ]
+    list_filter = ["online", "payment_mode", "relay_wanted", "relay_reported", "agency"]
+    list_select_related = ["agency", "site"]
+    search_fields = ["serial", "site__reference", "site__client__number", "vendor"]
+    readonly_fields = [
+        "site",
+        "relay_wanted",
+        "relay_wanted_reason",
+        "relay_wanted_at",
+        "relay_reported",
+        "relay_reported_at",
+        "online",
+        "last_seen_at",
+        "last_energy_kwh",
+        "last_reading_at",
+        "credit_kwh",
+        "firmware",
+        "token_count",
+        "disagreements",
+    ]
+    fieldsets = [
+        (None, {"fields": ["serial", "vendor", "hardware_model", "payment_mode", "agency"]}),
+        (_("Installation"), {"fields": ["site", "register_capacity_kwh"]}),
+        (
+            _("Relay"),
+            {
+                "fields": [
+                    "relay_wanted",
+                    "relay_wanted_reason",
+                    "relay_wanted_at",
+                    "relay_reported",
+                    "relay_reported_at",
+                    "disagreements",
+                ]
+            },
+        ),
+        (
+            _("Communication"),
+            {
+                "fields": [
+                    "online",
+                    "last_seen_at",
+                    "firmware",
+                    "last_energy_kwh",
+                    "last_reading_at",
+                ]
+            },
+        ),
+        (_("Prepaid"), {"fields": ["credit_kwh", "token_count"]}),
+    ]
+    inlines = [InstallationInline]
+    actions = ["connect_meters", "disconnect_meters", "read_meters", "issue_tokens"]
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        # The relay, installation and secrets change only through the actions and services.
+        return super().has_change_permission(request, obj) and obj is None
+
+    def save_model(self, request: HttpRequest, obj: Meter, form: Any, change: bool) -> None:
+        services.meter_register(meter=obj, actor=acting_user(request))
+
+    def _confirm(
+        self, request: HttpRequest, queryset: QuerySet[Meter], *, title: Any, token: bool = False
+    ) -> TemplateResponse | None:
+        form = MeterActionForm(request.POST if "confirm" in request.POST else None)
+        if "confirm" in request.POST and form.is_valid():
+            if form.cleaned_data["reason"].strip() and (
+                not token or form.cleaned_data["energy_kwh"]
+            ):
+                return None
+            form.add_error("reason" if not token else "energy_kwh", _("This field is required."))
+        return TemplateResponse(
+            request,
+            "admin/metering/meter/action_confirmation.html",
+            {
+                **self.admin_site.each_context(request),
+                "title": title,
+                "opts": self.model._meta,
+                "meters": queryset,
+                "form": form,
+                "token": token,
+                "action": request.POST.get("action"),
+                "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+            },
+        )
+
+    def _each(self, request: HttpRequest, queryset: QuerySet[Meter], work: Any) -> None:
+        done = 0
+        for meter in queryset:
+            try:
+                work(meter)
+                done += 1
+            except (ApplicationError, ValidationError, PermissionDenied) as error:
+                detail = getattr(error, "message", None) or "; ".join(
+                    getattr(error, "messages", [])
+                )
+                self.message_user(
+                    request, f"{meter.serial}: {detail or _('not allowed')}", messages.ERROR
+                )
+        if done:
+            self.message_user(request, _("%d meters: request recorded.") % done, messages.SUCCESS)
+
+    def _switch(
+        self, request: HttpRequest, queryset: QuerySet[Meter], wanted: str
+    ) -> HttpResponse | None:
+        title = _("Connect meters") if wanted == Relay.ON else _("Disconnect meters")
+        response = self._confirm(request, queryset, title=title)
+        if response is not None:
+            return response
+        reason = request.POST["reason"]
+        self._each(
+            request,
+            queryset,
+            lambda meter: services.meter_relay_request(
+                meter_id=meter.pk,
+                wanted=wanted,
+                why=Meter.RelayReason.NORMAL if wanted == Relay.ON else Meter.RelayReason.STAFF,
+                source=MeterCommand.Source.STAFF,
+                reason=reason,
+                actor=acting_user(request),
+            ),
+        )
+        return None
+
+    @admin.action(description=_("Connect (with a reason)"), permissions=["switch"])
+    def connect_meters(
+        self, request: HttpRequest, queryset: QuerySet[Meter]
+    ) -> HttpResponse | None:
+        return self._switch(request, queryset, Relay.ON)
+
+    @admin.action(description=_("Disconnect (with a reason)"), permissions=["switch"])
+    def disconnect_meters(
+        self, request: HttpRequest, queryset: QuerySet[Meter]
+    ) -> HttpResponse | None:
+        return self._switch(request, queryset, Relay.OFF)
+
+    @admin.action(description=_("Read now"), permissions=["view"])
+    def read_meters(self, request: HttpRequest, queryset: QuerySet[Meter]) -> None:
+        self._each(
+            request,
+            queryset,
+            lambda meter: services.meter_read_request(
+                meter_id=meter.pk, actor=acting_user(request)
+            ),
+        )
+
+    @admin.action(description=_("Issue a prepaid token"), permissions=["issue_token"])
+    def issue_tokens(self, request: HttpRequest, queryset: QuerySet[Meter]) -> HttpResponse | None:
+        response = self._confirm(request, queryset, title=_("Issue prepaid tokens"), token=True)
+        if response is not None:
+            return response
+        self._each(
+            request,
+            queryset,
+            lambda meter: services.prepaid_token_issue(
+                meter_id=meter.pk,
+                energy_kwh=int(request.POST["energy_kwh"]),
+                reason=request.POST["reason"],
+                actor=acting_user(request),
+            ),
+        )
+        return None
+
+    def has_switch_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("metering.switch_meter")
+
+    def has_issue_token_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("metering.issue_token")
+
+
+@admin.register(MeterReading)
+class MeterReadingAdmin(ReadOnlyAdmin):
+    list_display = ["meter", "taken_at", "energy_kwh", "source", "flag", "reviewed"]
+    list_filter = ["source", "flag", "reviewed"]
+    list_select_related = ["meter"]
+    search_fields = ["meter__serial"]
+    show_full_result_count = False  # counting millions of rows on every page is slow
+    actions = ["mark_reviewed"]
+
+    @admin.action(description=_("Mark as reviewed"), permissions=["review"])
+    def mark_reviewed(self, request: HttpRequest, queryset: QuerySet[MeterReading]) -> None:
+        count = services.readings_mark_reviewed(
+            reading_ids=list(queryset.values_list("pk", flat=True)), actor=acting_user(request)
+        )
+        self.message_user(request, _("%d readings marked as reviewed.") % count, messages.SUCCESS)
+
+    def has_review_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("metering.change_meterreading")
+
+
+@admin.register(MeterCommand)
+class MeterCommandAdmin(ReadOnlyAdmin):
+    list_display = [
+        "issued_at",
+        "meter",
+        "action",
+        "status",
+        "source",
+        "requested_by",
+        "attempts",
+        "acknowledged_at",
+    ]
+    list_filter = ["status", "action", "source"]
+    list_select_related = ["meter", "requested_by"]
+    search_fields = ["meter__serial", "uuid"]
+    show_full_result_count = False
+
+
+@admin.register(MeterAlarm)
+class MeterAlarmAdmin(ReadOnlyAdmin):
+    list_display = ["kind", "meter", "opened_at", "last_seen_at", "occurrences", "closed_at"]
+    list_filter = ["kind", ("closed_at", admin.EmptyFieldListFilter)]
+    list_select_related = ["meter"]
+    search_fields = ["meter__serial"]
+
+
+@admin.register(PrepaidToken)
+class PrepaidTokenAdmin(ReadOnlyAdmin):
+    list_display = ["created_at", "meter", "energy_kwh", "token", "count", "created_by"]
+    list_select_related = ["meter", "created_by"]
+    search_fields = ["meter__serial", "token"]
+
+
+@admin.register(HeadendRejection)
+class HeadendRejectionAdmin(admin.ModelAdmin):
+    list_display = ["day", "reason", "count", "last_topic"]
+    list_filter = ["reason"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False

@@ -1,0 +1,838 @@
+"""Everything that changes a meter: registration, installation, readings, commands, tokens.
+
+Each function is one transaction. Functions the head-end calls (``telemetry_ingest``,
+``acks_apply``, ``statuses_apply``, ``commands_dispatch``) work on whole batches in a fixed
+number of queries, lock the meters they touch in id order (several head-end workers may
+run at once), and are idempotent: a message delivered twice changes nothing the second
+time.
+"""
+
+import csv
+import datetime as dt
+import re
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from typing import TextIO
+
+import openpaygo
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import connection, transaction
+from django.db.models import F, Q
+from django.utils.dateparse import parse_datetime
+from django.utils.translation import gettext as _
+
+from mwolo.accounts.models import User
+from mwolo.core import clock
+from mwolo.core.crypto import decrypt, encrypt
+from mwolo.core.exceptions import ApplicationError
+from mwolo.core.permissions import can_act_for_agency, visible_to
+from mwolo.crm.models import Site
+from mwolo.headend.protocol import Ack, Reading, Status, Telemetry, command_payload
+
+from .models import (
+    HeadendRejection,
+    Meter,
+    MeterAlarm,
+    MeterCommand,
+    MeterInstallation,
+    MeterReading,
+    PaymentMode,
+    PrepaidToken,
+    Relay,
+)
+
+KWH = Decimal("0.001")
+# A reading implying more than this average power since the previous one is a spike.
+MAX_PLAUSIBLE_KW = Decimal("500")
+# A relay command not acknowledged in this time expires; reconciliation issues a new one.
+COMMAND_LIFETIME = dt.timedelta(hours=24)
+# Re-sending an unacknowledged command: after 30 s, then 1, 2, 5, 10 and every 30 min.
+RETRY_DELAYS = tuple(dt.timedelta(seconds=s) for s in (30, 60, 120, 300, 600, 1800))
+# Relay disagreements in a row before a person is alerted.
+DISAGREEMENTS_BEFORE_ALARM = 3
+OFFLINE_AFTER = dt.timedelta(minutes=30)
+TOKEN_SECRET_PATTERN = re.compile(r"^[0-9a-fA-F]{32}$")
+MAX_TOKEN_KWH = 995  # what a standard (9-digit) OpenPAYGO token can carry
+
+
+# --- Registration and installation ---------------------------------------------------------
+
+
+def _check_scope(actor: User | None, agency_id: int | None) -> None:
+    if actor is not None and not can_act_for_agency(actor, agency_id):
+        raise ValidationError({"agency": _("You cannot register records for this agency.")})
+
+
+@transaction.atomic
+def meter_register(
+    *, meter: Meter, actor: User | None, token_secret: str = "", token_count: int = 1
+) -> Meter:
+    """Add a meter to an agency's stock. A prepaid meter needs its vendor's token secret
+    (16 bytes in hex), stored encrypted and never shown again, and the token count the
+    vendor gives (1 for a new device)."""
+    _check_scope(actor, meter.agency_id)
+    token_secret = token_secret.strip()
+    if meter.payment_mode == PaymentMode.PREPAID:
+        if not TOKEN_SECRET_PATTERN.match(token_secret):
+            raise ValidationError(
+                {
+                    "token_secret": _(
+                        "A prepaid meter needs its token secret: 32 hexadecimal digits."
+                    )
+                }
+            )
+        meter.token_secret = encrypt(token_secret.lower())
+        meter.token_count = token_count
+    elif token_secret:
+        raise ValidationError({"token_secret": _("Only prepaid meters have a token secret.")})
+    meter.full_clean()
+    meter.save()
+    return meter
+
+
+def _locked_meter(meter_id: int, actor: User | None) -> Meter:
+    queryset = Meter.objects.select_for_update()
+    if actor is not None:
+        queryset = visible_to(queryset, actor)
+    meter = queryset.filter(pk=meter_id).first()
+    if meter is None:
+        raise ApplicationError(_("This meter does not exist."), status=404)
+    return meter
+
+
+@transaction.atomic
+def meter_install(
+    *,
+    meter_id: int,
+    site: Site,
+    register_kwh: Decimal,
+    actor: User | None,
+    at: dt.datetime | None = None,
+) -> MeterInstallation:
+    """Install a meter from stock at a site, with the register read on the spot.
+
+    The register becomes the meter's reference reading (a technician's reading). Refused
+    if the meter is installed elsewhere (remove or replace it first) or the site is closed.
+    """
+    at = at or clock.now()
+    meter = _locked_meter(meter_id, actor)
+    _check_scope(actor, site.agency_id)
+    if meter.site_id is not None:
+        raise ValidationError(
+            {
+                "meter": _("This meter is installed at %(site)s: remove it first.")
+                % {"site": meter.site}
+            }
+        )
+    if not site.is_active:
+        raise ValidationError({"site": _("This site is closed.")})
+    register_kwh = _energy(register_kwh, "register_kwh")
+    installation = MeterInstallation.objects.create(
+        meter=meter,
+        site=site,
+        installed_at=at,
+        installed_by=actor,
+        installed_register_kwh=register_kwh,
+    )
+    Meter.objects.filter(pk=meter.pk).update(
+        site=site,
+        agency_id=site.agency_id,
+        last_energy_kwh=register_kwh,
+        last_reading_at=at,
+        disagreements=0,
+    )
+    MeterReading.objects.get_or_create(
+        meter=meter,
+        taken_at=at,
+        defaults={
+            "energy_kwh": register_kwh,
+            "source": MeterReading.Source.TECHNICIAN,
+            "recorded_by": actor,
+        },
+    )
+    return installation
+
+
+@transaction.atomic
+def meter_remove(
+    *,
+    meter_id: int,
+    register_kwh: Decimal,
+    reason: str,
+    actor: User | None,
+    at: dt.datetime | None = None,
+) -> MeterInstallation:
+    """Take a meter off its site, back to its agency's stock, with its last register."""
+    at = at or clock.now()
+    meter = _locked_meter(meter_id, actor)
+    installation = meter.installations.filter(removed_at__isnull=True).first()
+    if installation is None:
+        raise ValidationError({"meter": _("This meter is not installed.")})
+    if not reason.strip():
+        raise ValidationError({"reason": _("Say why the meter is removed.")})
+    register_kwh = _energy(register_kwh, "register_kwh")
+    if at < installation.installed_at:
+        raise ValidationError({"at": _("A meter cannot be removed before it was installed.")})
+    readings_record(
+        meter_id=meter.pk,
+        readings=[(at, register_kwh)],
+        source=MeterReading.Source.TECHNICIAN,
+        actor=actor,
+    )
+    installation.removed_at = at
+    installation.removed_by = actor
+    installation.removed_register_kwh = register_kwh
+    installation.removal_reason = reason.strip()
+    installation.save()
+    Meter.objects.filter(pk=meter.pk).update(site=None)
+    return installation
+
+
+@transaction.atomic
+def meter_replace(
+    *,
+    old_meter_id: int,
+    new_meter_id: int,
+    old_register_kwh: Decimal,
+    new_register_kwh: Decimal,
+    reason: str,
+    actor: User | None,
+    at: dt.datetime | None = None,
+) -> MeterInstallation:
+    """Swap a faulty meter for one from stock at the same site, in one transaction."""
+    at = at or clock.now()
+    old = meter_remove(
+        meter_id=old_meter_id, register_kwh=old_register_kwh, reason=reason, actor=actor, at=at
+    )
+    return meter_install(
+        meter_id=new_meter_id, site=old.site, register_kwh=new_register_kwh, actor=actor, at=at
+    )
+
+
+# --- Readings ------------------------------------------------------------------------------
+
+
+def _energy(value: object, field_name: str) -> Decimal:
+    try:
+        energy = Decimal(str(value)).quantize(KWH)
+    except (InvalidOperation, ValueError) as error:
+        raise ValidationError(
+            {field_name: _("Enter the register in kWh, e.g. 15234.125.")}
+        ) from error
+    if energy < 0 or not energy.is_finite():
+        raise ValidationError({field_name: _("A register cannot be negative.")})
+    return energy
+
+
+@dataclass
+class _Baseline:
+    """The last trusted reading of a meter, moved forward as a batch is checked."""
+
+    energy: Decimal | None
+    at: dt.datetime | None
+    capacity: Decimal
+
+
+def _flag(baseline: _Baseline, at: dt.datetime, energy: Decimal) -> str:
+    """What is suspicious about ``energy`` at ``at`` after the baseline ('' if nothing)."""
+    if baseline.energy is None or baseline.at is None:
+        return ""
+    if at < baseline.at:
+        # Older than the last trusted reading: it may not be higher than that one.
+        return MeterReading.Flag.BACKWARDS if energy > baseline.energy else ""
+    if energy < baseline.energy:
+        near_end = baseline.energy > baseline.capacity * Decimal("0.9")
+        near_start = energy < baseline.capacity * Decimal("0.1")
+        return (
+            MeterReading.Flag.ROLLOVER if near_end and near_start else MeterReading.Flag.BACKWARDS
+        )
+    hours = Decimal((at - baseline.at).total_seconds()) / 3600
+    if hours > 0 and (energy - baseline.energy) / hours > MAX_PLAUSIBLE_KW:
+        return MeterReading.Flag.SPIKE
+    return ""
+
+
+def _advance(baseline: _Baseline, at: dt.datetime, energy: Decimal, flag: str) -> None:
+    """A reading becomes the new baseline unless it is suspicious (a rollover is not)."""
+    if flag in ("", MeterReading.Flag.ROLLOVER) and (baseline.at is None or at > baseline.at):
+        baseline.energy, baseline.at = energy, at
+
+
+def _save_baselines(baselines: dict[int, _Baseline], before: dict[int, tuple]) -> None:
+    changed = [
+        (b.energy, b.at, meter_id)
+        for meter_id, b in baselines.items()
+        if (b.energy, b.at) != before[meter_id]
+    ]
+    if changed:
+        with connection.cursor() as cursor:
+            cursor.executemany(
+                "UPDATE metering_meter SET last_energy_kwh = %s, last_reading_at = %s "
+                "WHERE id = %s",
+                changed,
+            )
+
+
+@transaction.atomic
+def readings_record(
+    *,
+    meter_id: int,
+    readings: Sequence[tuple[dt.datetime, Decimal]],
+    source: str,
+    actor: User | None,
+) -> list[MeterReading]:
+    """Store readings entered by a person (technician, import), checked like telemetry.
+
+    A reading already stored for that time is left as it was. Suspicious readings are
+    stored flagged, for review, and never become the meter's reference.
+    """
+    meter = _locked_meter(meter_id, actor)
+    baseline = _Baseline(meter.last_energy_kwh, meter.last_reading_at, meter.register_capacity_kwh)
+    before = {meter.pk: (baseline.energy, baseline.at)}
+    rows = []
+    for at, raw_energy in sorted(readings):
+        if at > clock.now() + dt.timedelta(minutes=5):
+            raise ValidationError({"taken_at": _("A reading cannot be in the future.")})
+        energy = _energy(raw_energy, "energy_kwh")
+        flag = _flag(baseline, at, energy)
+        _advance(baseline, at, energy, flag)
+        rows.append(
+            MeterReading(
+                meter=meter,
+                taken_at=at,
+                energy_kwh=energy,
+                source=source,
+                flag=flag,
+                recorded_by=actor,
+            )
+        )
+    MeterReading.objects.bulk_create(rows, ignore_conflicts=True)
+    _save_baselines({meter.pk: baseline}, before)
+    return rows
+
+
+@dataclass
+class ReadingsImportReport:
+    imported: int = 0
+    flagged: int = 0
+    errors: list[str] = field(default_factory=list)
+
+
+READINGS_COLUMNS = ("serial", "taken_at", "energy_kwh")
+
+
+def readings_import(
+    *, source: TextIO, actor: User | None, only_valid_rows: bool = False
+) -> ReadingsImportReport:
+    """Import readings from CSV (``serial,taken_at,energy_kwh``; ISO times with offset).
+
+    All or nothing: any bad row raises ``ApplicationError`` listing every bad row with its
+    line number, unless ``only_valid_rows``, which imports the good rows and reports the rest.
+    """
+    reader = csv.DictReader(source)
+    missing = set(READINGS_COLUMNS) - set(reader.fieldnames or [])
+    if missing:
+        raise ApplicationError(_("The file lacks the columns: %s.") % ", ".join(sorted(missing)))
+    rows = list(reader)
+    meters = Meter.objects.filter(serial__in={(r.get("serial") or "").strip() for r in rows})
+    if actor is not None:
+        meters = visible_to(meters, actor)
+    meter_ids = dict(meters.values_list("serial", "pk"))
+    per_meter: dict[int, list[tuple[dt.datetime, Decimal]]] = defaultdict(list)
+    errors = []
+    for line, row in enumerate(rows, start=2):
+        serial = (row.get("serial") or "").strip()
+        problems = []
+        if serial not in meter_ids:
+            problems.append(_("unknown meter “%s”") % serial)
+        at = parse_datetime((row.get("taken_at") or "").strip())
+        if at is None or at.tzinfo is None:
+            problems.append(
+                _(
+                    "taken_at must be a date and time with its offset, "
+                    "e.g. 2026-11-01T08:00:00+01:00"
+                )
+            )
+        try:
+            energy = _energy(row.get("energy_kwh"), "energy_kwh")
+        except ValidationError:
+            problems.append(_("energy_kwh must be a positive number of kWh"))
+        if problems:
+            errors.append(
+                _("line %(line)d: %(problems)s") % {"line": line, "problems": "; ".join(problems)}
+            )
+            continue
+        per_meter[meter_ids[serial]].append((at, energy))  # type: ignore[arg-type]
+    if errors and not only_valid_rows:
+        raise ApplicationError(
+            _("Nothing imported: %d bad rows.") % len(errors), extra={"errors": errors}
+        )
+    report = ReadingsImportReport(errors=errors)
+    with transaction.atomic():
+        for meter_id, readings in per_meter.items():
+            stored = readings_record(
+                meter_id=meter_id, readings=readings, source=MeterReading.Source.IMPORT, actor=actor
+            )
+            report.imported += len(stored)
+            report.flagged += sum(1 for reading in stored if reading.flag)
+    return report
+
+
+# --- What the head-end receives ------------------------------------------------------------
+
+
+@dataclass
+class IngestReport:
+    readings: int = 0
+    flagged: int = 0
+    unknown_serials: set[str] = field(default_factory=set)
+
+
+def _meters_by_serial(serials: Iterable[str]) -> dict[str, Meter]:
+    # Locked in id order: head-end workers touching the same meters wait, never deadlock.
+    return {
+        meter.serial: meter
+        for meter in Meter.objects.select_for_update()
+        .filter(serial__in=set(serials))
+        .order_by("pk")
+    }
+
+
+def _open_alarm(meter_id: int, kind: str, at: dt.datetime, details: str = "") -> None:
+    updated = MeterAlarm.objects.filter(
+        meter_id=meter_id, kind=kind, closed_at__isnull=True
+    ).update(last_seen_at=at, occurrences=F("occurrences") + 1)
+    if not updated:
+        MeterAlarm.objects.create(
+            meter_id=meter_id, kind=kind, opened_at=at, last_seen_at=at, details=details[:300]
+        )
+
+
+def _close_alarms(meter_ids: Iterable[int], kind: str, at: dt.datetime) -> None:
+    MeterAlarm.objects.filter(
+        meter_id__in=list(meter_ids), kind=kind, closed_at__isnull=True
+    ).update(closed_at=at)
+
+
+@transaction.atomic
+def telemetry_ingest(*, messages: Sequence[Telemetry]) -> IngestReport:
+    """Store a batch of telemetry: readings (once each), relay, credit, presence, tamper."""
+    now = clock.now()
+    report = IngestReport()
+    meters = _meters_by_serial(m.serial for m in messages)
+    readings_by_meter: dict[int, dict[dt.datetime, Reading]] = defaultdict(dict)
+    for message in messages:
+        meter = meters.get(message.serial)
+        if meter is None:
+            report.unknown_serials.add(message.serial)
+            continue
+        for reading in message.readings:
+            readings_by_meter[meter.pk][reading.at] = reading  # a repeat replaces itself
+    rows, tampered = [], []
+    meter_updates = []
+    for meter in meters.values():
+        readings = readings_by_meter.get(meter.pk)
+        if not readings:
+            continue
+        baseline = _Baseline(
+            meter.last_energy_kwh, meter.last_reading_at, meter.register_capacity_kwh
+        )
+        for at in sorted(readings):
+            if at == meter.last_reading_at:
+                continue  # already stored: a redelivered message
+            reading = readings[at]
+            flag = _flag(baseline, at, reading.energy_kwh)
+            _advance(baseline, at, reading.energy_kwh, flag)
+            rows.append(
+                MeterReading(
+                    meter_id=meter.pk,
+                    taken_at=at,
+                    energy_kwh=reading.energy_kwh,
+                    source=MeterReading.Source.TELEMETRY,
+                    flag=flag,
+                )
+            )
+            report.flagged += bool(flag)
+        latest = readings[max(readings)]
+        if any(r.tamper for r in readings.values()):
+            tampered.append(meter.pk)
+        newer = meter.relay_reported_at is None or latest.at >= meter.relay_reported_at
+        meter_updates.append(
+            (
+                baseline.energy,
+                baseline.at,
+                latest.relay if newer else meter.relay_reported,
+                latest.at if newer else meter.relay_reported_at,
+                latest.credit_kwh if latest.credit_kwh is not None else meter.credit_kwh,
+                now,
+                meter.pk,
+            )
+        )
+    MeterReading.objects.bulk_create(rows, batch_size=5000, ignore_conflicts=True)
+    if meter_updates:
+        with connection.cursor() as cursor:
+            cursor.executemany(
+                "UPDATE metering_meter SET last_energy_kwh = %s, last_reading_at = %s, "
+                "relay_reported = %s, relay_reported_at = %s, credit_kwh = %s, "
+                "online = TRUE, last_seen_at = %s WHERE id = %s",
+                meter_updates,
+            )
+    for meter_id in tampered:
+        _open_alarm(meter_id, MeterAlarm.Kind.TAMPER, now, _("The meter reported tampering."))
+    report.readings = len(rows)
+    return report
+
+
+@transaction.atomic
+def acks_apply(*, acks: Sequence[Ack]) -> Counter[str]:
+    """Settle the commands the meters acknowledged; a repeated ack changes nothing."""
+    now = clock.now()
+    outcome: Counter[str] = Counter()
+    commands = {
+        command.uuid: command
+        for command in MeterCommand.objects.select_for_update()
+        .select_related("meter")
+        .filter(uuid__in={ack.command_id for ack in acks})
+        .order_by("meter_id", "pk")
+    }
+    reported: dict[int, tuple[str, dt.datetime, Decimal | None]] = {}
+    for ack in acks:
+        command = commands.get(ack.command_id)
+        if command is None or command.meter.serial != ack.serial:
+            outcome["unknown_command"] += 1
+            continue
+        if command.status not in MeterCommand.IN_FLIGHT:
+            outcome["repeated"] += 1
+            continue
+        command.acknowledged_at = now
+        command.relay_after = ack.relay
+        if ack.status == "ok":
+            command.status = MeterCommand.Status.ACKNOWLEDGED
+            outcome["acknowledged"] += 1
+        else:
+            expired = ack.error == "expired"
+            command.status = MeterCommand.Status.EXPIRED if expired else MeterCommand.Status.FAILED
+            command.error = (ack.error or "")[:200]
+            outcome["failed"] += 1
+            if command.action in MeterCommand.RELAY_ACTIONS and not expired:
+                _open_alarm(command.meter_id, MeterAlarm.Kind.COMMAND_FAILED, now, command.error)
+        command.save(update_fields=["status", "acknowledged_at", "relay_after", "error"])
+        previous = reported.get(command.meter_id)
+        if previous is None or ack.at >= previous[1]:
+            reported[command.meter_id] = (ack.relay, ack.at, ack.credit_kwh)
+    for meter_id, (relay, at, credit) in reported.items():
+        changes = {
+            "relay_reported": relay,
+            "relay_reported_at": at,
+            "last_seen_at": now,
+            "online": True,
+        }
+        if credit is not None:
+            changes["credit_kwh"] = credit
+        Meter.objects.filter(pk=meter_id).filter(
+            Q(relay_reported_at__isnull=True) | Q(relay_reported_at__lte=at)
+        ).update(**changes)
+    return outcome
+
+
+@transaction.atomic
+def statuses_apply(*, statuses: Sequence[Status]) -> int:
+    """Presence: a meter back online gets its pending commands at once; one gone is alarmed."""
+    now = clock.now()
+    meters = _meters_by_serial(s.serial for s in statuses)
+    latest: dict[str, Status] = {status.serial: status for status in statuses}
+    came_back: list[int] = []
+    went_away: list[int] = []
+    for serial, status in latest.items():
+        meter = meters.get(serial)
+        if meter is None:
+            continue
+        changes: dict[str, object] = {"online": status.online, "last_seen_at": now}
+        if status.relay:
+            changes.update(relay_reported=status.relay, relay_reported_at=now)
+        if status.fw:
+            changes["firmware"] = status.fw[:40]
+        Meter.objects.filter(pk=meter.pk).update(**changes)
+        (came_back if status.online else went_away).append(meter.pk)
+    if came_back:
+        MeterCommand.objects.filter(
+            meter_id__in=came_back, status__in=MeterCommand.IN_FLIGHT
+        ).update(next_attempt_at=now)
+        _close_alarms(came_back, MeterAlarm.Kind.OFFLINE, now)
+    for meter_id in went_away:
+        _open_alarm(meter_id, MeterAlarm.Kind.OFFLINE, now, _("The meter went offline."))
+    return len(came_back) + len(went_away)
+
+
+@transaction.atomic
+def rejections_count(*, reasons: Counter[str], last_topic: str = "") -> None:
+    """Add the head-end's refused messages to today's counters."""
+    today = clock.today()
+    for reason, count in reasons.items():
+        updated = HeadendRejection.objects.filter(day=today, reason=reason).update(
+            count=F("count") + count, last_topic=last_topic[:200]
+        )
+        if not updated:
+            HeadendRejection.objects.create(
+                day=today, reason=reason, count=count, last_topic=last_topic[:200]
+            )
+
+
+# --- Commands ------------------------------------------------------------------------------
+
+
+def _new_command(
+    meter: Meter, action: str, *, source: str, reason: str, actor: User | None, token: str = ""
+) -> MeterCommand:
+    now = clock.now()
+    return MeterCommand.objects.create(
+        meter=meter,
+        action=action,
+        token=token,
+        source=source,
+        reason=reason[:200],
+        requested_by=actor,
+        issued_at=now,
+        expires_at=now + COMMAND_LIFETIME,
+        next_attempt_at=now,
+    )
+
+
+@transaction.atomic
+def meter_relay_request(
+    *,
+    meter_id: int,
+    wanted: str,
+    why: str,
+    source: str,
+    reason: str = "",
+    actor: User | None = None,
+) -> MeterCommand | None:
+    """Decide the relay state a meter should have; a command goes out if needed.
+
+    Idempotent: asking again for the state already requested returns the command under
+    way (or ``None`` when the meter already reports that state). A new decision supersedes
+    a command still on its way for the opposite state. Staff need ``switch_meter`` and a
+    reason; every decision is kept with who, why and when on the command.
+    """
+    if actor is not None:
+        if not actor.has_perm("metering.switch_meter"):
+            raise PermissionDenied
+        if not reason.strip():
+            raise ValidationError({"reason": _("Give the reason for switching this meter.")})
+    meter = _locked_meter(meter_id, actor)
+    if meter.site_id is None:
+        raise ValidationError({"meter": _("This meter is not installed.")})
+    now = clock.now()
+    Meter.objects.filter(pk=meter.pk).update(
+        relay_wanted=wanted, relay_wanted_reason=why, relay_wanted_at=now
+    )
+    action = MeterCommand.Action.CONNECT if wanted == Relay.ON else MeterCommand.Action.DISCONNECT
+    in_flight = meter.commands.filter(
+        status__in=MeterCommand.IN_FLIGHT, action__in=MeterCommand.RELAY_ACTIONS
+    ).first()
+    if in_flight is not None:
+        if in_flight.action == action:
+            return in_flight
+        in_flight.status = MeterCommand.Status.SUPERSEDED
+        in_flight.save(update_fields=["status"])
+    elif meter.relay_reported == wanted:
+        return None
+    return _new_command(meter, action, source=source, reason=reason, actor=actor)
+
+
+def _retry_delay(attempts: int) -> dt.timedelta:
+    return RETRY_DELAYS[min(attempts, len(RETRY_DELAYS)) - 1]
+
+
+@transaction.atomic
+def commands_dispatch(*, publish: Callable[[str, bytes], object], limit: int = 1000) -> int:
+    """Send the commands that are due (new, or unacknowledged and due for a retry).
+
+    Expired commands are closed instead. ``publish(serial, payload)`` hands a message to
+    the broker; a command is re-sent with the same id, so a meter applies it once. Safe
+    with several dispatchers: rows being sent by another are skipped (SKIP LOCKED).
+    """
+    now = clock.now()
+    MeterCommand.objects.filter(status__in=MeterCommand.IN_FLIGHT, expires_at__lte=now).update(
+        status=MeterCommand.Status.EXPIRED, error="not acknowledged in time"
+    )
+    due = list(
+        MeterCommand.objects.select_for_update(skip_locked=True, of=("self",))
+        .select_related("meter")
+        .filter(status__in=MeterCommand.IN_FLIGHT, next_attempt_at__lte=now)
+        .order_by("next_attempt_at")[:limit]
+    )
+    for command in due:
+        publish(
+            command.meter.serial,
+            command_payload(
+                command_id=command.uuid,
+                action=command.action,
+                issued_at=command.issued_at,
+                expires_at=command.expires_at,
+                token=command.token or None,
+            ),
+        )
+        command.attempts += 1
+        command.last_sent_at = now
+        command.next_attempt_at = now + _retry_delay(command.attempts)
+        command.status = MeterCommand.Status.SENT
+    MeterCommand.objects.bulk_update(
+        due, ["attempts", "last_sent_at", "next_attempt_at", "status"], batch_size=1000
+    )
+    return len(due)
+
+
+@dataclass
+class ReconcileReport:
+    commands: int = 0
+    alarms: int = 0
+    offline: int = 0
+
+
+@transaction.atomic
+def meters_reconcile(*, now: dt.datetime | None = None) -> ReconcileReport:
+    """Close the gap wherever a meter's reported relay differs from the wanted one.
+
+    A command goes out where none is under way; a meter still disagreeing after
+    ``DISAGREEMENTS_BEFORE_ALARM`` rounds raises an alarm. A prepaid meter without credit
+    is off by its own rule and is left alone. Meters silent for ``OFFLINE_AFTER`` are
+    marked offline. Running twice in a row issues nothing twice.
+    """
+    now = now or clock.now()
+    report = ReconcileReport()
+    in_flight = MeterCommand.objects.filter(
+        status__in=MeterCommand.IN_FLIGHT, action__in=MeterCommand.RELAY_ACTIONS
+    ).values("meter_id")
+    disagreeing = (
+        Meter.objects.select_for_update()
+        .filter(site__isnull=False)
+        .exclude(relay_reported="")
+        .exclude(relay_reported=F("relay_wanted"))
+        .exclude(pk__in=in_flight)
+        .exclude(
+            payment_mode=PaymentMode.PREPAID,
+            relay_wanted=Relay.ON,
+            relay_reported=Relay.OFF,
+            credit_kwh__lte=0,
+        )
+        .order_by("pk")
+    )
+    for meter in disagreeing:
+        action = (
+            MeterCommand.Action.CONNECT
+            if meter.relay_wanted == Relay.ON
+            else MeterCommand.Action.DISCONNECT
+        )
+        _new_command(
+            meter,
+            action,
+            source=MeterCommand.Source.RECONCILIATION,
+            reason=_("The meter reported %(reported)s, %(wanted)s is wanted.")
+            % {"reported": meter.relay_reported, "wanted": meter.relay_wanted},
+            actor=None,
+        )
+        report.commands += 1
+        if meter.disagreements + 1 >= DISAGREEMENTS_BEFORE_ALARM:
+            _open_alarm(
+                meter.pk,
+                MeterAlarm.Kind.DISAGREEMENT,
+                now,
+                _("Relay %(reported)s while %(wanted)s is wanted, %(times)d times in a row.")
+                % {
+                    "reported": meter.relay_reported,
+                    "wanted": meter.relay_wanted,
+                    "times": meter.disagreements + 1,
+                },
+            )
+            report.alarms += 1
+    Meter.objects.filter(pk__in=[m.pk for m in disagreeing]).update(
+        disagreements=F("disagreements") + 1
+    )
+    agreeing = Meter.objects.filter(relay_reported=F("relay_wanted"), disagreements__gt=0)
+    _close_alarms(agreeing.values_list("pk", flat=True), MeterAlarm.Kind.DISAGREEMENT, now)
+    agreeing.update(disagreements=0)
+    silent = list(
+        Meter.objects.filter(online=True, last_seen_at__lt=now - OFFLINE_AFTER).values_list(
+            "pk", flat=True
+        )
+    )
+    Meter.objects.filter(pk__in=silent).update(online=False)
+    for meter_id in silent:
+        _open_alarm(meter_id, MeterAlarm.Kind.OFFLINE, now, _("No message for 30 minutes."))
+    report.offline = len(silent)
+    return report
+
+
+# --- Prepaid tokens ------------------------------------------------------------------------
+
+
+@transaction.atomic
+def prepaid_token_issue(
+    *,
+    meter_id: int,
+    energy_kwh: int,
+    actor: User | None,
+    reason: str = "",
+    send: bool = True,
+) -> PrepaidToken:
+    """Generate the next OpenPAYGO token adding ``energy_kwh`` to a prepaid meter.
+
+    The meter's token count moves forward in the same transaction, so two sales never get
+    the same token. With ``send``, the token also goes to the meter over MQTT (the client
+    can still type it). Staff need ``issue_token``.
+    """
+    if actor is not None and not actor.has_perm("metering.issue_token"):
+        raise PermissionDenied
+    if not 1 <= energy_kwh <= MAX_TOKEN_KWH:
+        raise ValidationError({"energy_kwh": _("A token carries 1 to %d kWh.") % MAX_TOKEN_KWH})
+    meter = _locked_meter(meter_id, actor)
+    if meter.payment_mode != PaymentMode.PREPAID or not meter.token_secret:
+        raise ValidationError({"meter": _("This meter is not a prepaid meter.")})
+    new_count, digits = openpaygo.generate_token(
+        secret_key=decrypt(meter.token_secret),
+        count=meter.token_count,
+        value=energy_kwh,
+        token_type=openpaygo.TokenType.ADD_TIME,
+    )
+    Meter.objects.filter(pk=meter.pk).update(token_count=new_count)
+    command = None
+    if send and meter.site_id is not None:
+        command = _new_command(
+            meter,
+            MeterCommand.Action.TOKEN,
+            source=MeterCommand.Source.TOKEN,
+            reason=reason,
+            actor=actor,
+            token=str(digits),
+        )
+    return PrepaidToken.objects.create(
+        meter=meter,
+        count=new_count,
+        energy_kwh=energy_kwh,
+        token=str(digits),
+        reason=reason[:200],
+        created_by=actor,
+        command=command,
+    )
+
+
+@transaction.atomic
+def meter_read_request(*, meter_id: int, actor: User | None) -> MeterCommand:
+    """Ask an installed meter for a reading now (it answers with telemetry)."""
+    meter = _locked_meter(meter_id, actor)
+    if meter.site_id is None:
+        raise ValidationError({"meter": _("This meter is not installed.")})
+    return _new_command(
+        meter, MeterCommand.Action.READ, source=MeterCommand.Source.STAFF, reason="", actor=actor
+    )
+
+
+@transaction.atomic
+def readings_mark_reviewed(*, reading_ids: Sequence[int], actor: User) -> int:
+    """Staff checked these flagged readings; the audit trail keeps who did."""
+    readings = visible_to(MeterReading.objects.filter(pk__in=reading_ids).exclude(flag=""), actor)
+    return readings.update(reviewed=True)

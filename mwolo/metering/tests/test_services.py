@@ -1,0 +1,533 @@
+"""Meters without the network: registration, installation, readings, commands, tokens."""
+
+import datetime as dt
+import io
+from decimal import Decimal
+
+import openpaygo
+import pytest
+from django.core.exceptions import PermissionDenied, ValidationError
+
+from mwolo.accounts.tests.factories import EmployeeFactory
+from mwolo.agencies.tests.factories import AgencyFactory
+from mwolo.core import clock
+from mwolo.core.crypto import decrypt
+from mwolo.core.exceptions import ApplicationError
+from mwolo.core.permissions import Role
+from mwolo.crm.tests.factories import SiteFactory
+from mwolo.geo.tests.factories import commune
+from mwolo.headend.protocol import Ack, Reading, Status, Telemetry
+from mwolo.metering import services
+from mwolo.metering.models import (
+    Meter,
+    MeterAlarm,
+    MeterCommand,
+    MeterReading,
+    PaymentMode,
+    PrepaidToken,
+    Relay,
+)
+from mwolo.metering.selectors import meter_consumption
+from mwolo.metering.tests.factories import TOKEN_SECRET, MeterFactory, installed_meter
+
+pytestmark = pytest.mark.django_db
+
+HOUR = dt.timedelta(hours=1)
+
+
+@pytest.fixture
+def site():
+    return SiteFactory(agency=AgencyFactory(code="KIN-GOM"))
+
+
+@pytest.fixture
+def meter(site):
+    return installed_meter(site, register="1000.000", at=clock.now() - 10 * HOUR)
+
+
+def telemetry(meter, *readings: tuple[dt.datetime, str], relay="on", tamper=False):
+    return Telemetry(
+        serial=meter.serial,
+        readings=tuple(
+            Reading(at=at, energy_kwh=Decimal(kwh), relay=relay, tamper=tamper)
+            for at, kwh in readings
+        ),
+    )
+
+
+# --- Registration and installation ---------------------------------------------------------
+
+
+def test_a_prepaid_meter_keeps_its_token_secret_encrypted(site):
+    meter = Meter(
+        serial="PRE-1",
+        vendor="Hexing",
+        hardware_model="HXP",
+        agency=site.agency,
+        payment_mode=PaymentMode.PREPAID,
+    )
+    services.meter_register(meter=meter, actor=None, token_secret=TOKEN_SECRET.upper())
+
+    stored = Meter.objects.get(serial="PRE-1").token_secret
+    assert TOKEN_SECRET not in stored
+    assert decrypt(stored) == TOKEN_SECRET
+
+
+@pytest.mark.parametrize(
+    ("mode", "secret", "field"),
+    [
+        (PaymentMode.PREPAID, "", "token_secret"),
+        (PaymentMode.PREPAID, "not-hex", "token_secret"),
+        (PaymentMode.POSTPAID, TOKEN_SECRET, "token_secret"),
+    ],
+)
+def test_token_secrets_are_checked(site, mode, secret, field):
+    meter = Meter(
+        serial="X-1", vendor="V", hardware_model="M", agency=site.agency, payment_mode=mode
+    )
+    with pytest.raises(ValidationError) as excinfo:
+        services.meter_register(meter=meter, actor=None, token_secret=secret)
+    assert field in excinfo.value.message_dict
+    assert not Meter.objects.exists()
+
+
+@pytest.mark.parametrize("serial", ["has space", "slash/no", "x" * 65, ""])
+def test_bad_serials_are_refused(site, serial):
+    meter = Meter(serial=serial, vendor="V", hardware_model="M", agency=site.agency)
+    with pytest.raises(ValidationError) as excinfo:
+        services.meter_register(meter=meter, actor=None)
+    assert "serial" in excinfo.value.message_dict
+
+
+def test_a_technician_cannot_register_a_meter_in_another_agency(site):
+    other = AgencyFactory(code="LSH-CTR", commune=commune("Kampemba", "Lubumbashi"))
+    technician = EmployeeFactory(role=Role.TECHNICIAN, agency=site.agency)
+    meter = Meter(serial="T-1", vendor="V", hardware_model="M", agency=other)
+    with pytest.raises(ValidationError):
+        services.meter_register(meter=meter, actor=technician)
+    assert not Meter.objects.exists()
+
+
+def test_installation_history_follows_install_remove_and_replace(site):
+    start = clock.now() - 48 * HOUR
+    old = installed_meter(site, register="100.000", at=start)
+    spare = MeterFactory(agency=site.agency)
+
+    services.meter_replace(
+        old_meter_id=old.pk,
+        new_meter_id=spare.pk,
+        old_register_kwh=Decimal("180.500"),
+        new_register_kwh=Decimal("0.000"),
+        reason="Écran défectueux",
+        actor=None,
+        at=start + 24 * HOUR,
+    )
+
+    old.refresh_from_db()
+    spare.refresh_from_db()
+    assert old.site is None
+    assert spare.site == site
+    removed = old.installations.get()
+    assert (removed.removed_register_kwh, removed.removal_reason) == (
+        Decimal("180.500"),
+        "Écran défectueux",
+    )
+    assert spare.installations.get().installed_register_kwh == Decimal("0.000")
+    assert list(old.readings.values_list("energy_kwh", flat=True)) == [
+        Decimal("180.500"),
+        Decimal("100.000"),
+    ]
+
+
+def test_a_meter_cannot_be_installed_twice(site, meter):
+    with pytest.raises(ValidationError) as excinfo:
+        services.meter_install(
+            meter_id=meter.pk,
+            site=SiteFactory(agency=site.agency),
+            register_kwh=Decimal("1"),
+            actor=None,
+        )
+    assert "meter" in excinfo.value.message_dict
+    assert meter.installations.count() == 1
+
+
+# --- Readings and consumption --------------------------------------------------------------
+
+
+def test_consumption_is_the_difference_of_trusted_registers(meter):
+    base = meter.last_reading_at
+    services.telemetry_ingest(
+        messages=[telemetry(meter, (base + HOUR, "1002.500"), (base + 2 * HOUR, "1005.000"))]
+    )
+
+    used = meter_consumption(meter=meter, start=base, end=base + 2 * HOUR)
+
+    assert used.kwh == Decimal("5.000")
+    assert used.complete
+
+
+def test_a_lower_register_is_flagged_and_not_billed(meter):
+    base = meter.last_reading_at
+    services.telemetry_ingest(
+        messages=[telemetry(meter, (base + HOUR, "990.000"), (base + 2 * HOUR, "1003.000"))]
+    )
+
+    flagged = MeterReading.objects.get(meter=meter, taken_at=base + HOUR)
+    assert flagged.flag == MeterReading.Flag.BACKWARDS
+    used = meter_consumption(meter=meter, start=base, end=base + 2 * HOUR)
+    assert used.kwh == Decimal("3.000")
+    assert used.suspicious == 1
+    assert not used.complete
+
+
+def test_a_rollover_counts_the_register_capacity(site):
+    meter = installed_meter(site, register="999990.000", at=clock.now() - 5 * HOUR)
+    base = meter.last_reading_at
+    services.telemetry_ingest(messages=[telemetry(meter, (base + HOUR, "4.000"))])
+
+    reading = MeterReading.objects.get(meter=meter, taken_at=base + HOUR)
+    assert reading.flag == MeterReading.Flag.ROLLOVER
+    assert meter_consumption(meter=meter, start=base, end=base + HOUR).kwh == Decimal("14.000")
+
+
+def test_an_implausible_jump_is_a_spike(meter):
+    base = meter.last_reading_at
+    services.telemetry_ingest(messages=[telemetry(meter, (base + HOUR, "9000.000"))])
+    assert MeterReading.objects.get(taken_at=base + HOUR).flag == MeterReading.Flag.SPIKE
+    meter.refresh_from_db()
+    assert meter.last_energy_kwh == Decimal("1000.000")  # a spike never becomes the reference
+
+
+def test_the_same_telemetry_twice_stores_one_reading(meter):
+    base = meter.last_reading_at
+    message = telemetry(meter, (base + HOUR, "1001.000"))
+    services.telemetry_ingest(messages=[message, message])
+    services.telemetry_ingest(messages=[message])
+
+    assert MeterReading.objects.filter(meter=meter).count() == 2  # installation + one
+
+
+def test_telemetry_updates_presence_relay_and_reports_unknown_serials(meter):
+    base = meter.last_reading_at
+    report = services.telemetry_ingest(
+        messages=[
+            telemetry(meter, (base + HOUR, "1001.000"), relay="off"),
+            Telemetry(
+                serial="NOBODY-1", readings=(Reading(at=base, energy_kwh=Decimal(1), relay="on"),)
+            ),
+        ]
+    )
+    meter.refresh_from_db()
+    assert (meter.relay_reported, meter.online, meter.last_energy_kwh) == (
+        "off",
+        True,
+        Decimal("1001.000"),
+    )
+    assert report.unknown_serials == {"NOBODY-1"}
+
+
+def test_tamper_opens_one_alarm(meter):
+    base = meter.last_reading_at
+    for hours in (1, 2):
+        services.telemetry_ingest(
+            messages=[telemetry(meter, (base + hours * HOUR, f"100{hours}.000"), tamper=True)]
+        )
+    alarm = MeterAlarm.objects.get(meter=meter, kind=MeterAlarm.Kind.TAMPER)
+    assert alarm.occurrences == 2
+    assert alarm.closed_at is None
+
+
+def test_a_technicians_reading_in_the_future_is_refused(meter):
+    with pytest.raises(ValidationError):
+        services.readings_record(
+            meter_id=meter.pk,
+            readings=[(clock.now() + dt.timedelta(days=1), Decimal("1100"))],
+            source=MeterReading.Source.TECHNICIAN,
+            actor=None,
+        )
+    assert MeterReading.objects.filter(meter=meter).count() == 1
+
+
+def test_a_bad_import_lists_every_bad_line_and_imports_nothing(meter):
+    source = io.StringIO(
+        "serial,taken_at,energy_kwh\n"
+        f"{meter.serial},2026-11-01T08:00:00+01:00,1001.5\n"
+        "UNKNOWN,2026-11-01T08:00:00+01:00,1\n"
+        f"{meter.serial},2026-11-01 08:00,1002\n"
+        f"{meter.serial},2026-11-02T08:00:00+01:00,-4\n"
+    )
+    with pytest.raises(ApplicationError) as excinfo:
+        services.readings_import(source=source, actor=None)
+
+    errors = excinfo.value.extra["errors"]
+    assert [error.split(" ")[1] for error in errors] == ["3", "4", "5"]
+    assert MeterReading.objects.filter(meter=meter).count() == 1
+
+
+def test_only_valid_rows_imports_the_good_ones(meter):
+    source = io.StringIO(
+        "serial,taken_at,energy_kwh\n"
+        f"{meter.serial},{(meter.last_reading_at + HOUR).isoformat()},1001.5\n"
+        "UNKNOWN,2026-11-01T08:00:00+01:00,1\n"
+    )
+    report = services.readings_import(source=source, actor=None, only_valid_rows=True)
+    assert (report.imported, len(report.errors)) == (1, 1)
+
+
+# --- Commands ------------------------------------------------------------------------------
+
+
+def test_a_disconnect_decision_queues_one_command(meter):
+    first = services.meter_relay_request(
+        meter_id=meter.pk,
+        wanted=Relay.OFF,
+        why=Meter.RelayReason.DUNNING,
+        source=MeterCommand.Source.DUNNING,
+    )
+    again = services.meter_relay_request(
+        meter_id=meter.pk,
+        wanted=Relay.OFF,
+        why=Meter.RelayReason.DUNNING,
+        source=MeterCommand.Source.DUNNING,
+    )
+    assert again == first
+    assert first.action == MeterCommand.Action.DISCONNECT
+    meter.refresh_from_db()
+    assert meter.relay_wanted == Relay.OFF
+
+
+def test_a_new_decision_supersedes_the_one_on_its_way(meter):
+    disconnect = services.meter_relay_request(
+        meter_id=meter.pk, wanted=Relay.OFF, why="dunning", source="dunning"
+    )
+    connect = services.meter_relay_request(
+        meter_id=meter.pk, wanted=Relay.ON, why="normal", source="payment"
+    )
+    disconnect.refresh_from_db()
+    assert disconnect.status == MeterCommand.Status.SUPERSEDED
+    assert connect.action == MeterCommand.Action.CONNECT
+
+
+def test_staff_switching_needs_the_permission_and_a_reason(meter):
+    cashier = EmployeeFactory(role=Role.CASHIER, agency=meter.agency)
+    technician = EmployeeFactory(role=Role.TECHNICIAN, agency=meter.agency)
+    with pytest.raises(PermissionDenied):
+        services.meter_relay_request(
+            meter_id=meter.pk,
+            wanted=Relay.OFF,
+            why="staff",
+            source="staff",
+            reason="x",
+            actor=cashier,
+        )
+    with pytest.raises(ValidationError):
+        services.meter_relay_request(
+            meter_id=meter.pk,
+            wanted=Relay.OFF,
+            why="staff",
+            source="staff",
+            reason=" ",
+            actor=technician,
+        )
+    assert not MeterCommand.objects.exists()
+    command = services.meter_relay_request(
+        meter_id=meter.pk,
+        wanted=Relay.OFF,
+        why="staff",
+        source="staff",
+        reason="Fraude constatée",
+        actor=technician,
+    )
+    assert (command.requested_by, command.reason) == (technician, "Fraude constatée")
+
+
+def test_dispatch_sends_due_commands_then_retries_with_backoff(meter):
+    command = services.meter_relay_request(
+        meter_id=meter.pk, wanted=Relay.OFF, why="staff", source="staff"
+    )
+    sent: list[tuple[str, bytes]] = []
+
+    assert (
+        services.commands_dispatch(publish=lambda serial, payload: sent.append((serial, payload)))
+        == 1
+    )
+    assert (
+        services.commands_dispatch(publish=lambda serial, payload: sent.append((serial, payload)))
+        == 0
+    )
+
+    serial, payload = sent[0]
+    assert serial == meter.serial
+    command.refresh_from_db()
+    assert command.status == MeterCommand.Status.SENT
+    assert command.next_attempt_at - command.last_sent_at == dt.timedelta(seconds=30)
+    assert str(command.uuid) in payload.decode()
+    assert b'"action":"disconnect"' in payload.replace(b" ", b"")
+
+
+def test_an_ack_settles_the_command_once(meter):
+    command = services.meter_relay_request(
+        meter_id=meter.pk, wanted=Relay.OFF, why="staff", source="staff"
+    )
+    ack = Ack(
+        serial=meter.serial, command_id=command.uuid, status="ok", relay="off", at=clock.now()
+    )
+
+    assert services.acks_apply(acks=[ack])["acknowledged"] == 1
+    assert services.acks_apply(acks=[ack])["repeated"] == 1
+
+    command.refresh_from_db()
+    meter.refresh_from_db()
+    assert command.status == MeterCommand.Status.ACKNOWLEDGED
+    assert meter.relay_reported == Relay.OFF
+
+
+def test_an_ack_from_another_meter_is_ignored(meter, site):
+    other = installed_meter(site, serial="OTHER-1")
+    command = services.meter_relay_request(
+        meter_id=meter.pk, wanted=Relay.OFF, why="staff", source="staff"
+    )
+    ack = Ack(
+        serial=other.serial, command_id=command.uuid, status="ok", relay="off", at=clock.now()
+    )
+
+    assert services.acks_apply(acks=[ack])["unknown_command"] == 1
+    command.refresh_from_db()
+    assert command.status == MeterCommand.Status.QUEUED
+
+
+def test_a_refused_command_fails_and_alarms(meter):
+    command = services.meter_relay_request(
+        meter_id=meter.pk, wanted=Relay.OFF, why="staff", source="staff"
+    )
+    services.acks_apply(
+        acks=[
+            Ack(
+                serial=meter.serial,
+                command_id=command.uuid,
+                status="error",
+                relay="on",
+                at=clock.now(),
+                error="relay_fault",
+            )
+        ]
+    )
+    command.refresh_from_db()
+    assert (command.status, command.error) == (MeterCommand.Status.FAILED, "relay_fault")
+    assert MeterAlarm.objects.filter(meter=meter, kind=MeterAlarm.Kind.COMMAND_FAILED).exists()
+
+
+def test_a_meter_back_online_gets_its_commands_at_once(meter):
+    command = services.meter_relay_request(
+        meter_id=meter.pk, wanted=Relay.OFF, why="staff", source="staff"
+    )
+    services.commands_dispatch(publish=lambda serial, payload: None)
+    services.statuses_apply(statuses=[Status(serial=meter.serial, online=False)])
+    assert MeterAlarm.objects.filter(meter=meter, kind="offline", closed_at__isnull=True).exists()
+
+    services.statuses_apply(
+        statuses=[Status(serial=meter.serial, online=True, relay="on", fw="2.4")]
+    )
+
+    command.refresh_from_db()
+    assert command.next_attempt_at <= clock.now()
+    assert not MeterAlarm.objects.filter(
+        meter=meter, kind="offline", closed_at__isnull=True
+    ).exists()
+    meter.refresh_from_db()
+    assert (meter.online, meter.firmware) == (True, "2.4")
+
+
+def test_commands_expire_when_never_acknowledged(meter):
+    command = services.meter_relay_request(
+        meter_id=meter.pk, wanted=Relay.OFF, why="staff", source="staff"
+    )
+    MeterCommand.objects.filter(pk=command.pk).update(expires_at=clock.now() - HOUR)
+
+    services.commands_dispatch(publish=lambda serial, payload: None)
+
+    command.refresh_from_db()
+    assert command.status == MeterCommand.Status.EXPIRED
+
+
+def test_reconciliation_corrects_and_then_alarms(meter):
+    Meter.objects.filter(pk=meter.pk).update(relay_wanted=Relay.OFF, relay_reported=Relay.ON)
+
+    for _round in range(3):
+        report = services.meters_reconcile()
+        assert report.commands == 1
+        assert services.meters_reconcile().commands == 0  # a command is already on its way
+        MeterCommand.objects.filter(meter=meter).update(status=MeterCommand.Status.EXPIRED)
+
+    assert MeterAlarm.objects.filter(meter=meter, kind=MeterAlarm.Kind.DISAGREEMENT).count() == 1
+    Meter.objects.filter(pk=meter.pk).update(relay_reported=Relay.OFF)
+    services.meters_reconcile()
+    assert not MeterAlarm.objects.filter(
+        meter=meter, closed_at__isnull=True, kind="disagreement"
+    ).exists()
+
+
+def test_reconciliation_leaves_a_prepaid_meter_without_credit_alone(site):
+    meter = installed_meter(site, prepaid=True)
+    Meter.objects.filter(pk=meter.pk).update(relay_reported=Relay.OFF, credit_kwh=0)
+    assert services.meters_reconcile().commands == 0
+
+
+def test_a_silent_meter_is_marked_offline(meter):
+    Meter.objects.filter(pk=meter.pk).update(online=True, last_seen_at=clock.now() - 2 * HOUR)
+    assert services.meters_reconcile().offline == 1
+    meter.refresh_from_db()
+    assert not meter.online
+
+
+# --- Prepaid tokens ------------------------------------------------------------------------
+
+
+def test_a_token_decodes_with_the_meters_secret_and_counts_forward(site):
+    meter = installed_meter(site, prepaid=True)
+    token = services.prepaid_token_issue(
+        meter_id=meter.pk, energy_kwh=25, actor=None, reason="Achat"
+    )
+
+    value, _type, count, _used = openpaygo.decode_token(
+        token=token.token, secret_key=TOKEN_SECRET, count=1, used_counts=[]
+    )
+    assert value == 25
+    assert count == token.count
+    assert token.command.action == MeterCommand.Action.TOKEN
+    second = services.prepaid_token_issue(meter_id=meter.pk, energy_kwh=10, actor=None)
+    assert second.count > token.count
+    assert second.token != token.token
+
+
+@pytest.mark.parametrize("kwh", [0, 996])
+def test_token_values_outside_what_a_token_carries_are_refused(site, kwh):
+    meter = installed_meter(site, prepaid=True)
+    with pytest.raises(ValidationError):
+        services.prepaid_token_issue(meter_id=meter.pk, energy_kwh=kwh, actor=None)
+    assert not PrepaidToken.objects.exists()
+
+
+def test_tokens_need_a_prepaid_meter_and_the_permission(meter, site):
+    with pytest.raises(ValidationError):
+        services.prepaid_token_issue(meter_id=meter.pk, energy_kwh=5, actor=None)
+    prepaid = installed_meter(site, prepaid=True)
+    with pytest.raises(PermissionDenied):
+        services.prepaid_token_issue(
+            meter_id=prepaid.pk,
+            energy_kwh=5,
+            actor=EmployeeFactory(role=Role.SUPPORT_AGENT, agency=site.agency),
+        )
+    cashier = EmployeeFactory(role=Role.CASHIER, agency=site.agency)
+    assert (
+        services.prepaid_token_issue(meter_id=prepaid.pk, energy_kwh=5, actor=cashier).energy_kwh
+        == 5
+    )
+
+
+def test_the_dispatched_token_command_carries_the_token(site):
+    meter = installed_meter(site, prepaid=True)
+    token = services.prepaid_token_issue(meter_id=meter.pk, energy_kwh=7, actor=None)
+    sent = []
+    services.commands_dispatch(publish=lambda serial, payload: sent.append(payload))
+    assert token.token in sent[0].decode()
