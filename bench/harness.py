@@ -7,10 +7,13 @@ the end, so it never touches development data and two runs do not collide.
 
 import argparse
 import json
+import multiprocessing
 import os
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from multiprocessing.synchronize import Event
 from typing import Any
 
 
@@ -92,3 +95,55 @@ def emit_comparison(
         baseline_value=round(baseline_value, 3),
         ratio=round(value / baseline_value, 3),
     )
+
+
+def _headend_process(url: str, prefix: str, index: int, shared: bool, ready: Event, stop: Event):
+    """One head-end process: the same code as ``manage.py headend``."""
+    from mwolo.metering.headend import Headend
+
+    headend = Headend(
+        url=url,
+        prefix=prefix,
+        client_id=f"{prefix}-headend-{index}",
+        shared_group="bench" if shared else None,
+        dispatch_interval=0.05,
+    )
+    stopping = threading.Event()
+    runner = threading.Thread(target=headend.run, args=(stopping,))
+    runner.start()
+    if headend.transport.wait_ready(30):
+        ready.set()
+    stop.wait()
+    stopping.set()
+    runner.join()
+
+
+@contextmanager
+def running_headends(url: str, prefix: str, workers: int) -> Iterator[None]:
+    """``workers`` head-end processes (one shared subscription), subscribed on entry.
+
+    They are forked from the bench, so they use its database; its connections are closed
+    first, each process opens its own.
+    """
+    from django.db import connections
+
+    connections.close_all()
+    context = multiprocessing.get_context("fork")
+    stop = context.Event()
+    processes = []
+    try:
+        for index in range(workers):
+            ready = context.Event()
+            process = context.Process(
+                target=_headend_process,
+                args=(url, prefix, index, workers > 1, ready, stop),
+            )
+            process.start()
+            processes.append(process)
+            if not ready.wait(30):
+                raise RuntimeError("a head-end process did not subscribe within 30 s")
+        yield
+    finally:
+        stop.set()
+        for process in processes:
+            process.join(60)

@@ -19,7 +19,7 @@ from typing import TextIO
 import openpaygo
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import connection, transaction
-from django.db.models import F, Q
+from django.db.models import F
 from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
 
@@ -498,6 +498,7 @@ def acks_apply(*, acks: Sequence[Ack]) -> Counter[str]:
         .order_by("meter_id", "pk")
     }
     reported: dict[int, tuple[str, dt.datetime, Decimal | None]] = {}
+    acknowledged: dict[str, list[int]] = defaultdict(list)  # relay after -> command ids
     for ack in acks:
         command = commands.get(ack.command_id)
         if command is None or command.meter.serial != ack.serial:
@@ -506,34 +507,39 @@ def acks_apply(*, acks: Sequence[Ack]) -> Counter[str]:
         if command.status not in MeterCommand.IN_FLIGHT:
             outcome["repeated"] += 1
             continue
-        command.acknowledged_at = now
-        command.relay_after = ack.relay
+        command.status = MeterCommand.Status.ACKNOWLEDGED  # a repeat in this batch: settled
         if ack.status == "ok":
-            command.status = MeterCommand.Status.ACKNOWLEDGED
+            acknowledged[ack.relay].append(command.pk)
             outcome["acknowledged"] += 1
         else:
             expired = ack.error == "expired"
-            command.status = MeterCommand.Status.EXPIRED if expired else MeterCommand.Status.FAILED
-            command.error = (ack.error or "")[:200]
+            MeterCommand.objects.filter(pk=command.pk).update(
+                status=MeterCommand.Status.EXPIRED if expired else MeterCommand.Status.FAILED,
+                error=(ack.error or "")[:200],
+                acknowledged_at=now,
+                relay_after=ack.relay,
+            )
             outcome["failed"] += 1
             if command.action in MeterCommand.RELAY_ACTIONS and not expired:
-                _open_alarm(command.meter_id, MeterAlarm.Kind.COMMAND_FAILED, now, command.error)
-        command.save(update_fields=["status", "acknowledged_at", "relay_after", "error"])
+                _open_alarm(command.meter_id, MeterAlarm.Kind.COMMAND_FAILED, now, ack.error or "")
         previous = reported.get(command.meter_id)
         if previous is None or ack.at >= previous[1]:
             reported[command.meter_id] = (ack.relay, ack.at, ack.credit_kwh)
-    for meter_id, (relay, at, credit) in reported.items():
-        changes = {
-            "relay_reported": relay,
-            "relay_reported_at": at,
-            "last_seen_at": now,
-            "online": True,
-        }
-        if credit is not None:
-            changes["credit_kwh"] = credit
-        Meter.objects.filter(pk=meter_id).filter(
-            Q(relay_reported_at__isnull=True) | Q(relay_reported_at__lte=at)
-        ).update(**changes)
+    for relay, ids in acknowledged.items():
+        MeterCommand.objects.filter(pk__in=ids).update(
+            status=MeterCommand.Status.ACKNOWLEDGED, acknowledged_at=now, relay_after=relay
+        )
+    if reported:
+        with connection.cursor() as cursor:
+            cursor.executemany(
+                "UPDATE metering_meter SET relay_reported = %s, relay_reported_at = %s, "
+                "credit_kwh = COALESCE(%s, credit_kwh), last_seen_at = %s, online = TRUE "
+                "WHERE id = %s AND (relay_reported_at IS NULL OR relay_reported_at <= %s)",
+                [
+                    (relay, at, credit, now, meter_id, at)
+                    for meter_id, (relay, at, credit) in reported.items()
+                ],
+            )
     return outcome
 
 
@@ -545,17 +551,23 @@ def statuses_apply(*, statuses: Sequence[Status]) -> int:
     latest: dict[str, Status] = {status.serial: status for status in statuses}
     came_back: list[int] = []
     went_away: list[int] = []
+    rows = []
     for serial, status in latest.items():
         meter = meters.get(serial)
         if meter is None:
             continue
-        changes: dict[str, object] = {"online": status.online, "last_seen_at": now}
-        if status.relay:
-            changes.update(relay_reported=status.relay, relay_reported_at=now)
-        if status.fw:
-            changes["firmware"] = status.fw[:40]
-        Meter.objects.filter(pk=meter.pk).update(**changes)
+        relay_at = now if status.relay else None
+        rows.append((status.online, now, status.relay, relay_at, (status.fw or "")[:40], meter.pk))
         (came_back if status.online else went_away).append(meter.pk)
+    if rows:
+        with connection.cursor() as cursor:
+            cursor.executemany(
+                "UPDATE metering_meter SET online = %s, last_seen_at = %s, "
+                "relay_reported = COALESCE(%s, relay_reported), "
+                "relay_reported_at = COALESCE(%s, relay_reported_at), "
+                "firmware = COALESCE(NULLIF(%s, ''), firmware) WHERE id = %s",
+                rows,
+            )
     if came_back:
         MeterCommand.objects.filter(
             meter_id__in=came_back, status__in=MeterCommand.IN_FLIGHT
@@ -583,11 +595,11 @@ def rejections_count(*, reasons: Counter[str], last_topic: str = "") -> None:
 # --- Commands ------------------------------------------------------------------------------
 
 
-def _new_command(
+def _unsaved_command(
     meter: Meter, action: str, *, source: str, reason: str, actor: User | None, token: str = ""
 ) -> MeterCommand:
     now = clock.now()
-    return MeterCommand.objects.create(
+    return MeterCommand(
         meter=meter,
         action=action,
         token=token,
@@ -600,7 +612,16 @@ def _new_command(
     )
 
 
-@transaction.atomic
+def _new_command(
+    meter: Meter, action: str, *, source: str, reason: str, actor: User | None, token: str = ""
+) -> MeterCommand:
+    command = _unsaved_command(
+        meter, action, source=source, reason=reason, actor=actor, token=token
+    )
+    command.save()
+    return command
+
+
 def meter_relay_request(
     *,
     meter_id: int,
@@ -617,30 +638,71 @@ def meter_relay_request(
     a command still on its way for the opposite state. Staff need ``switch_meter`` and a
     reason; every decision is kept with who, why and when on the command.
     """
+    decided = meters_relay_request(
+        meter_ids=[meter_id], wanted=wanted, why=why, source=source, reason=reason, actor=actor
+    )
+    return decided[meter_id]
+
+
+@transaction.atomic
+def meters_relay_request(
+    *,
+    meter_ids: Sequence[int],
+    wanted: str,
+    why: str,
+    source: str,
+    reason: str = "",
+    actor: User | None = None,
+) -> dict[int, MeterCommand | None]:
+    """``meter_relay_request`` for many meters at once (a dunning run), in a fixed number of
+    queries: meter id -> the command under way for it, or None. All or nothing."""
     if actor is not None:
         if not actor.has_perm("metering.switch_meter"):
             raise PermissionDenied
         if not reason.strip():
             raise ValidationError({"reason": _("Give the reason for switching this meter.")})
-    meter = _locked_meter(meter_id, actor)
-    if meter.site_id is None:
-        raise ValidationError({"meter": _("This meter is not installed.")})
+    wanted_ids = set(meter_ids)
+    queryset = Meter.objects.select_for_update().filter(pk__in=wanted_ids).order_by("pk")
+    if actor is not None:
+        queryset = visible_to(queryset, actor)
+    meters = list(queryset.only("pk", "serial", "site_id", "relay_reported"))
+    if len(meters) != len(wanted_ids):
+        raise ApplicationError(_("This meter does not exist."), status=404)
+    not_installed = [meter.serial for meter in meters if meter.site_id is None]
+    if not_installed:
+        raise ValidationError(
+            {"meter": _("Not installed: %(serials)s.") % {"serials": ", ".join(not_installed)}}
+        )
     now = clock.now()
-    Meter.objects.filter(pk=meter.pk).update(
+    Meter.objects.filter(pk__in=wanted_ids).update(
         relay_wanted=wanted, relay_wanted_reason=why, relay_wanted_at=now
     )
     action = MeterCommand.Action.CONNECT if wanted == Relay.ON else MeterCommand.Action.DISCONNECT
-    in_flight = meter.commands.filter(
-        status__in=MeterCommand.IN_FLIGHT, action__in=MeterCommand.RELAY_ACTIONS
-    ).first()
-    if in_flight is not None:
-        if in_flight.action == action:
-            return in_flight
-        in_flight.status = MeterCommand.Status.SUPERSEDED
-        in_flight.save(update_fields=["status"])
-    elif meter.relay_reported == wanted:
-        return None
-    return _new_command(meter, action, source=source, reason=reason, actor=actor)
+    in_flight = {
+        command.meter_id: command
+        for command in MeterCommand.objects.filter(
+            meter_id__in=wanted_ids,
+            status__in=MeterCommand.IN_FLIGHT,
+            action__in=MeterCommand.RELAY_ACTIONS,
+        )
+    }
+    decided: dict[int, MeterCommand | None] = {}
+    superseded, new = [], []
+    for meter in meters:
+        command = in_flight.get(meter.pk)
+        if command is not None and command.action == action:
+            decided[meter.pk] = command
+            continue
+        if command is not None:
+            superseded.append(command.pk)
+        elif meter.relay_reported == wanted:
+            decided[meter.pk] = None
+            continue
+        new.append(_unsaved_command(meter, action, source=source, reason=reason, actor=actor))
+    MeterCommand.objects.filter(pk__in=superseded).update(status=MeterCommand.Status.SUPERSEDED)
+    for command in MeterCommand.objects.bulk_create(new, batch_size=1000):
+        decided[command.meter_id] = command
+    return decided
 
 
 def _retry_delay(attempts: int) -> dt.timedelta:
@@ -676,13 +738,17 @@ def commands_dispatch(*, publish: Callable[[str, bytes], object], limit: int = 1
                 token=command.token or None,
             ),
         )
-        command.attempts += 1
-        command.last_sent_at = now
-        command.next_attempt_at = now + _retry_delay(command.attempts)
-        command.status = MeterCommand.Status.SENT
-    MeterCommand.objects.bulk_update(
-        due, ["attempts", "last_sent_at", "next_attempt_at", "status"], batch_size=1000
-    )
+    # One UPDATE per retry round (bulk_update's CASE over every row is far slower).
+    by_attempts: dict[int, list[int]] = defaultdict(list)
+    for command in due:
+        by_attempts[command.attempts + 1].append(command.pk)
+    for attempts, ids in by_attempts.items():
+        MeterCommand.objects.filter(pk__in=ids).update(
+            attempts=attempts,
+            last_sent_at=now,
+            next_attempt_at=now + _retry_delay(attempts),
+            status=MeterCommand.Status.SENT,
+        )
     return len(due)
 
 

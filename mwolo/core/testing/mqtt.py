@@ -25,6 +25,14 @@ from urllib.parse import urlsplit
 import pytest
 
 ROOT = Path(__file__).resolve().parents[3]
+DEPLOYED_CONFIG = ROOT / "deploy" / "mosquitto.conf"
+# The settings of the deployed broker that decide throughput and what survives an outage.
+DEPLOYED_TUNING = (
+    "max_inflight_messages",
+    "max_queued_messages",
+    "max_queued_bytes",
+    "max_packet_size",
+)
 
 
 @dataclass
@@ -98,23 +106,31 @@ def embedded_broker() -> MqttBroker:
     return broker
 
 
+def deployed_tuning() -> list[str]:
+    """The windows and queue limits of deploy/mosquitto.conf, as configuration lines."""
+    lines = DEPLOYED_CONFIG.read_text(encoding="utf-8").splitlines()
+    return [line for line in lines if line.split(" ", 1)[0] in DEPLOYED_TUNING]
+
+
 def private_broker() -> MqttBroker:
-    """A broker process of this test's own: Mosquitto with persistence, as in production
-    (its queues survive a restart), where installed; else the embedded broker."""
+    """A broker process of this test's own: Mosquitto configured as deployed, persistence
+    included (its queues survive a restart), where installed; else the embedded broker."""
     mosquitto = _mosquitto()
     if not mosquitto:
         return embedded_broker()
     port = free_port()
     state = Path(tempfile.mkdtemp(prefix="mosquitto-"))
     config = state / "mosquitto.conf"
-    config.write_text(
-        f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence true\n"
-        f"persistence_location {state}/\nmax_inflight_messages 1000\n"
-        "max_queued_messages 100000\n"
+    lines = [
+        f"listener {port} 127.0.0.1",
+        "allow_anonymous true",
+        "persistence true",
+        f"persistence_location {state}/",
         # Started as root, Mosquitto would switch to its own user, who may not write here.
-        f"user {getpass.getuser()}\n",
-        encoding="utf-8",
-    )
+        f"user {getpass.getuser()}",
+        *deployed_tuning(),
+    ]
+    config.write_text("\n".join(lines) + "\n", encoding="utf-8")
     broker = MqttBroker(
         host="127.0.0.1",
         port=port,

@@ -4,7 +4,7 @@ import random
 
 from mwolo.agencies.models import Agency
 from mwolo.agencies.tests.factories import AgencyFactory
-from mwolo.crm.models import Client, PartyKind
+from mwolo.crm.models import Client, PartyKind, Site, SiteCategory
 from mwolo.geo.models import Commune
 
 LAST_NAMES = ("Mukendi", "Kabila", "Mbuyi", "Ilunga", "Kalala", "Nzuzi", "Kasongo", "Ngoy")
@@ -40,3 +40,23 @@ def bulk_clients(*, count: int, agency_count: int) -> list[Agency]:
         )
     Client.objects.bulk_create(clients, batch_size=2000)
     return agencies
+
+
+def bulk_sites(*, agency: Agency, count: int) -> list[Site]:
+    """One home per client of ``agency``, for the first ``count`` of them."""
+    clients = list(Client.objects.filter(agency=agency).order_by("pk")[:count])
+    sites = [
+        Site(
+            reference=f"ST-{client.number[3:]}",
+            client=client,
+            agency=agency,
+            label="Domicile",
+            category=SiteCategory.RESIDENTIAL,
+            province=client.province,
+            territory=client.territory,
+            commune=client.commune,
+            address_line=client.address_line,
+        )
+        for client in clients
+    ]
+    return Site.objects.bulk_create(sites, batch_size=2000)

@@ -421,12 +421,14 @@ def test_acks_for_a_lost_connection_are_not_sent_on_the_next_one(
         assert recorder.wait_for(lambda: recorder.energies() == {0, 1, 2})
         # Handled, but their packet ids meant nothing on the new connection.
         assert eventually(lambda: transport.acks_dropped == 3)
-        assert transport.acks_sent == 0
 
         meters = Meters(broker)
         meters.publish("SN-1", "telemetry", simple_telemetry(3))
         assert recorder.wait_for(lambda: 3 in recorder.energies())
-        assert eventually(lambda: transport.acks_sent == 1)
+        # Acked: what came on the new connection, i.e. the new message and, from a broker
+        # that kept the session across its restart, the first three again.
+        assert eventually(lambda: transport.acks_sent == len(recorder.deliveries()) - 3)
+        assert transport.acks_dropped == 3
     finally:
         gate.set()
         meters.close()

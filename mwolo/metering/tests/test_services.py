@@ -308,6 +308,45 @@ def test_a_new_decision_supersedes_the_one_on_its_way(meter):
     assert connect.action == MeterCommand.Action.CONNECT
 
 
+def test_a_dunning_run_decides_for_many_meters_in_a_fixed_number_of_queries(
+    site, django_assert_max_num_queries
+):
+    meters = [installed_meter(site) for _ in range(6)]
+    on_its_way = services.meter_relay_request(
+        meter_id=meters[0].pk, wanted=Relay.OFF, why="dunning", source="dunning"
+    )
+    reconnecting = services.meter_relay_request(
+        meter_id=meters[1].pk, wanted=Relay.ON, why="normal", source="payment"
+    )
+    Meter.objects.filter(pk=meters[2].pk).update(relay_reported=Relay.OFF)
+
+    with django_assert_max_num_queries(8):
+        decided = services.meters_relay_request(
+            meter_ids=[m.pk for m in meters], wanted=Relay.OFF, why="dunning", source="dunning"
+        )
+
+    assert decided[meters[0].pk] == on_its_way  # already under way: no second command
+    assert decided[meters[2].pk] is None  # already off
+    reconnecting.refresh_from_db()
+    assert reconnecting.status == MeterCommand.Status.SUPERSEDED
+    new = [decided[m.pk] for m in (meters[1], *meters[3:])]
+    assert all(c is not None and c.action == MeterCommand.Action.DISCONNECT for c in new)
+    assert MeterCommand.objects.filter(status=MeterCommand.Status.QUEUED).count() == 5
+    assert set(Meter.objects.values_list("relay_wanted", flat=True)) == {Relay.OFF}
+
+
+def test_a_dunning_run_with_a_meter_not_installed_changes_nothing(site):
+    installed = installed_meter(site)
+    in_stock = MeterFactory(agency=site.agency)
+    with pytest.raises(ValidationError) as refused:
+        services.meters_relay_request(
+            meter_ids=[installed.pk, in_stock.pk], wanted=Relay.OFF, why="dunning", source="dunning"
+        )
+    assert in_stock.serial in str(refused.value)
+    assert not MeterCommand.objects.exists()
+    assert Meter.objects.get(pk=installed.pk).relay_wanted == Relay.ON
+
+
 def test_staff_switching_needs_the_permission_and_a_reason(meter):
     cashier = EmployeeFactory(role=Role.CASHIER, agency=meter.agency)
     technician = EmployeeFactory(role=Role.TECHNICIAN, agency=meter.agency)
