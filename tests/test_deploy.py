@@ -28,7 +28,7 @@ from cryptography.fernet import Fernet
 ROOT = Path(__file__).resolve().parent.parent
 DEPLOY = ROOT / "deploy"
 BIN = Path(sys.executable).parent
-APP_SERVICES = ("migrate", "web", "worker", "beat")
+APP_SERVICES = ("migrate", "web", "worker", "beat", "headend")
 
 # Variables a production settings module reads but env.example leaves out, with the reason.
 NOT_IN_ENV_EXAMPLE = {
@@ -423,7 +423,7 @@ def test_web_worker_and_beat_start_only_after_a_successful_release():
 
     assert services["migrate"]["command"][0] == "/app/deploy/release.sh"
     assert services["migrate"]["restart"] == "no"
-    for name in ("web", "worker", "beat"):
+    for name in ("web", "worker", "beat", "headend"):
         depends_on = services[name]["depends_on"]
         assert depends_on["migrate"]["condition"] == "service_completed_successfully", name
 
@@ -446,7 +446,7 @@ def test_only_caddy_is_reachable_from_outside():
     published = {name for name, service in services.items() if service.get("ports")}
     assert published == {"caddy"}
     assert _compose()["networks"]["backend"]["internal"] is True
-    for name in ("postgres", "redis", "mosquitto", "migrate", "beat"):
+    for name in ("postgres", "redis", "mosquitto", "migrate", "beat", "headend"):
         assert services[name]["networks"] == ["backend"], name
 
 

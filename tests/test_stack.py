@@ -39,6 +39,8 @@ def stack_env(tmp_path: Path) -> Iterator[dict[str, str]]:
         MWOLO_VAR_DIR=str(tmp_path / "var"),
         PORT=str(_free_port()),
         MWOLO_DEMO_PASSWORD=DEMO_PASSWORD,
+        # make run's embedded broker, on a port of this run (not the CI pass's Mosquitto).
+        MQTT_URL=f"mqtt://127.0.0.1:{_free_port()}",
     )
     database = None
     if "DATABASE_URL" in os.environ:
@@ -156,8 +158,22 @@ def test_make_run_starts_serves_works_and_stops(stack_env: dict[str, str], tmp_p
             assert time.monotonic() < deadline, log.read_text()[-4000:]
             time.sleep(2)
 
+        # The simulated demo meters report through the broker and the head-end.
+        fresh_readings = (
+            "import datetime as dt\n"
+            "from django.utils import timezone\n"
+            "from mwolo.metering.models import MeterReading\n"
+            "since = timezone.now() - dt.timedelta(minutes=5)\n"
+            "print(MeterReading.objects.filter(source='telemetry', taken_at__gte=since).count())\n"
+        )
+        deadline = time.monotonic() + 120
+        while _manage(stack_env, fresh_readings) == "0":
+            assert time.monotonic() < deadline, log.read_text()[-4000:]
+            time.sleep(3)
+
         output = log.read_text()
         assert "beat: Starting" in output
+        assert "demo meters" in output
         assert "admin" in output  # the demo accounts table
         assert base in output or f":{stack_env['PORT']}" in output
     finally:

@@ -38,12 +38,17 @@ from django.utils.translation import gettext as _
 from mwolo.accounts.models import User
 from mwolo.accounts.services import employee_create, roles_sync
 from mwolo.agencies.models import Agency, OpeningHours
+from mwolo.core import clock
 from mwolo.core.exceptions import ApplicationError
 from mwolo.core.permissions import ROLE_GROUP_NAMES, Role, can_act_for_agency
 from mwolo.crm import services as crm
 from mwolo.crm.models import Channel, Client, ConnectionRequest, PartyKind, Site, SiteCategory
 from mwolo.geo.models import Commune, Province
 from mwolo.geo.services import BUNDLED_LOCALITIES, localities_import
+from mwolo.headend.protocol import Reading, Telemetry
+from mwolo.metering import services as metering
+from mwolo.metering.models import Meter, PaymentMode
+from sandbox.meters import TOKEN_START_COUNT, MeterSpec
 
 from . import data
 from .models import DemoRecord
@@ -62,6 +67,11 @@ ROLE_PREFIXES: dict[Role, str] = {
     Role.HR_OFFICER: "hr",
 }
 COMPANY_SHARE = 0.15
+# Every demo site has a meter of the simulator (make run starts it): SIM-000001, … in the
+# order of the sites' keys. Three in ten are prepaid; each has two months of daily readings.
+METER_SERIAL = "SIM-{:06d}"
+PREPAID_SHARE = 0.3
+METER_HISTORY_DAYS = 60
 _JITTER = 600  # in 1/100,000 degree: records lie within about 650 m of their area's centre
 _STEP = Decimal("0.00001")
 AGENCIES_BY_CODE = {agency.code: agency for agency in data.AGENCIES}
@@ -125,6 +135,11 @@ class RequestSpec:
 
 def _rng(*parts: object) -> random.Random:
     return random.Random(":".join([data.RANDOM_SEED, *map(str, parts)]))  # noqa: S311 - not secret
+
+
+def _register(spec: MeterSpec, at: dt.datetime) -> Decimal:
+    """What the simulated meter's register showed at ``at``."""
+    return spec.register_at(at.timestamp()).quantize(Decimal("0.001"))
 
 
 def _pick(rng: random.Random, items: Sequence[T], weights: Iterable[int]) -> T:
@@ -614,6 +629,64 @@ class _Seeder:
             )
         )
 
+    # Meters
+
+    def meters_ensure(self, site_keys: list[str]) -> None:
+        """Register and install the missing demo meters, with their recent history.
+
+        The serials, prepaid secrets and registers are those of the simulator's meters
+        (``sandbox.meters``), so what it reports continues what the demo stored.
+        """
+        installed_at = (clock.now() - dt.timedelta(days=METER_HISTORY_DAYS)).replace(
+            hour=0, minute=0, second=0, microsecond=0
+        )
+        history: list[Telemetry] = []
+        for index, site_key in enumerate(site_keys, start=1):
+            key = f"meter:{site_key}"
+            serial = METER_SERIAL.format(index)
+            site_id = self.ledger.object_id(site_key, Site)
+            if self.ledger.object_id(key, Meter) is not None or site_id is None:
+                self.summary.count("meters")
+                continue
+            if Meter.objects.filter(serial=serial).exists():  # made outside the demo: kept
+                continue
+            site = Site.objects.select_related("agency").get(pk=site_id)
+            spec = MeterSpec.for_serial(serial, prepaid=_rng(key).random() < PREPAID_SHARE)
+            meter = metering.meter_register(
+                meter=Meter(
+                    serial=serial,
+                    vendor="Mwolo Sandbox",
+                    hardware_model="SIM-1",
+                    agency=site.agency,
+                    payment_mode=PaymentMode.PREPAID if spec.prepaid else PaymentMode.POSTPAID,
+                ),
+                actor=None,
+                token_secret=spec.secret_hex or "",
+                token_count=TOKEN_START_COUNT,
+            )
+            metering.meter_install(
+                meter_id=meter.pk,
+                site=site,
+                register_kwh=_register(spec, installed_at),
+                actor=None,
+                at=installed_at,
+            )
+            days = [installed_at + dt.timedelta(days=d) for d in range(1, METER_HISTORY_DAYS + 1)]
+            history.append(
+                Telemetry(
+                    serial=serial,
+                    readings=tuple(
+                        Reading(at=day, energy_kwh=_register(spec, day), relay="on")
+                        for day in days
+                        if day <= clock.now()
+                    ),
+                )
+            )
+            self.ledger.remember(key, meter)
+            self.summary.add("meters")
+        for start in range(0, len(history), 100):
+            metering.telemetry_ingest(messages=history[start : start + 100])
+
     # Clients and sites
 
     def client_ensure(self, spec: ClientSpec, *, user: User | None = None) -> int:
@@ -764,9 +837,13 @@ def demo_seed(*, client_count: int = data.DEFAULT_CLIENT_COUNT, password: str) -
             seeder.agency_ensure(agency)
         for staff in staff_specs():
             seeder.staff_ensure(staff)
-        for client in client_specs(count=client_count):
+        clients = client_specs(count=client_count)
+        for client in clients:
             seeder.client_ensure(client)
         seeder.portal_ensure()
+        # The portal client's site first: more clients later only add meters at the end.
+        sites = [site for client in [portal_client_spec(), *clients] for site in client.sites]
+        seeder.meters_ensure([site.key for site in sites])
         for request in request_specs():
             seeder.request_ensure(request)
         seeder.passwords_set()
@@ -777,7 +854,7 @@ def demo_seed(*, client_count: int = data.DEFAULT_CLIENT_COUNT, password: str) -
 
 # --- Telling the developer --------------------------------------------------------------------
 
-SUMMARY_KINDS = ("agencies", "staff accounts", "clients", "sites", "connection requests")
+SUMMARY_KINDS = ("agencies", "staff accounts", "clients", "sites", "connection requests", "meters")
 
 
 def summary_text(*, summary: SeedSummary, base_url: str, password_note: str) -> str:

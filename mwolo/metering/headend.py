@@ -11,6 +11,7 @@ import logging
 import threading
 import time
 from collections import Counter
+from pathlib import Path
 
 from django.conf import settings
 from django.db import close_old_connections, connections
@@ -32,8 +33,10 @@ class Headend:
         shared_group: str | None = None,
         dispatch_interval: float = 0.5,
         max_batch: int = 1000,
+        heartbeat: Path | None = None,
     ) -> None:
         self.dispatch_interval = dispatch_interval
+        self.heartbeat = heartbeat
         self._rejections: Counter[str] = Counter()
         self._last_refused_topic = ""
         self._lock = threading.Lock()
@@ -93,6 +96,8 @@ class Headend:
             while not stop.is_set():
                 try:
                     self.dispatch_once()
+                    if self.heartbeat is not None and self.transport.is_ready:
+                        self.heartbeat.touch()  # the container's health check reads its age
                     if time.monotonic() - last_flush > 10:
                         self.flush_counters()
                         last_flush = time.monotonic()

@@ -195,6 +195,12 @@ def main(argv: list[str] | None = None) -> int:
         args.manifest.write_text(json.dumps(fleet.manifest(), indent=1))
         logger.info("manifest of %d meters written to %s", args.count, args.manifest)
 
+    run_until_signalled(fleet)
+    return 0
+
+
+def run_until_signalled(fleet: Fleet) -> None:
+    """Start the fleet, log its traffic now and then, stop it on SIGINT or SIGTERM."""
     stop = threading.Event()
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
@@ -215,7 +221,6 @@ def main(argv: list[str] | None = None) -> int:
             )
     finally:
         fleet.stop()
-    return 0
 
 
 if __name__ == "__main__":

@@ -20,11 +20,13 @@ from mwolo.accounts.services import user_roles
 from mwolo.accounts.tests.factories import UserFactory
 from mwolo.agencies.models import Agency, OpeningHours
 from mwolo.agencies.tests.factories import AgencyFactory
+from mwolo.core.crypto import decrypt
 from mwolo.core.permissions import Role, visible_to
 from mwolo.crm.models import Client, ConnectionRequest, PartyKind, Site
 from mwolo.crm.tests.factories import ClientFactory
 from mwolo.demo import data
 from mwolo.demo.models import DemoRecord
+from mwolo.demo.selectors import demo_meter_serials
 from mwolo.demo.services import (
     ROLE_PREFIXES,
     client_spec,
@@ -33,6 +35,8 @@ from mwolo.demo.services import (
     staff_specs,
 )
 from mwolo.geo.tests.factories import commune
+from mwolo.metering.models import Meter, MeterInstallation, MeterReading, PaymentMode
+from sandbox.meters import TOKEN_START_COUNT, MeterSpec, factory_secret
 
 pytestmark = pytest.mark.django_db
 
@@ -179,6 +183,9 @@ def test_what_users_added_or_changed_is_kept(seed):
 def test_a_demo_site_deleted_by_hand_comes_back(seeded, seed):
     site = Site.objects.filter(connection_request__isnull=True).order_by("reference").first()
     client_id, label = site.client_id, site.label
+    MeterReading.objects.filter(meter__site=site).delete()
+    MeterInstallation.objects.filter(site=site).delete()
+    Meter.objects.filter(site=site).delete()
     site.delete()
 
     seed()
@@ -187,6 +194,42 @@ def test_a_demo_site_deleted_by_hand_comes_back(seeded, seed):
 
 
 # --- Valid and realistic -------------------------------------------------------------------
+
+
+def test_every_demo_site_has_a_meter_of_the_simulator_with_two_months_of_readings(seeded):
+    sites = Site.objects.filter(connection_request__isnull=True)
+    meters = Meter.objects.filter(site__in=sites)
+    assert meters.count() == sites.count()
+    portal_site = Site.objects.get(client__user__username=data.PORTAL_USERNAME)
+    assert Meter.objects.get(site=portal_site).serial == "SIM-000001"
+
+    prepaid = meters.filter(payment_mode=PaymentMode.PREPAID)
+    assert 0 < prepaid.count() < meters.count()
+    for meter in prepaid:  # the secret the simulated meter decodes tokens with
+        assert decrypt(meter.token_secret) == factory_secret(meter.serial)
+        assert meter.token_count == TOKEN_START_COUNT
+    for meter in meters:
+        spec = MeterSpec.for_serial(meter.serial, prepaid=meter.payment_mode == "prepaid")
+        readings = meter.readings.order_by("taken_at")
+        assert readings.count() == 61  # the installation's, then one a day
+        assert not readings.exclude(flag="").exists()
+        last = readings.last()
+        assert last.energy_kwh == spec.register_at(last.taken_at.timestamp()).quantize(
+            Decimal("0.001")
+        )
+
+
+def test_the_simulator_runs_the_demo_meters_in_service(seeded):
+    serials, prepaid = demo_meter_serials()
+    assert serials == sorted(Meter.objects.values_list("serial", flat=True))
+    assert prepaid == set(
+        Meter.objects.filter(payment_mode=PaymentMode.PREPAID).values_list("serial", flat=True)
+    )
+
+
+def test_the_simulator_command_needs_the_demo_first():
+    with pytest.raises(CommandError, match="seed_demo"):
+        call_command("demo_meters")
 
 
 def test_every_record_passes_its_own_validation(seeded):

@@ -10,6 +10,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from decimal import Decimal
+from pathlib import Path
 
 import paho.mqtt.client as mqtt
 import pytest
@@ -37,9 +38,15 @@ def eventually(check: Callable[[], bool], timeout: float = WAIT, what: str = "")
     pytest.fail(f"not within {timeout}s: {what}")
 
 
-def running_headend(broker: MqttBroker, client_id: str) -> Iterator[Headend]:
+def running_headend(
+    broker: MqttBroker, client_id: str, heartbeat: Path | None = None
+) -> Iterator[Headend]:
     headend = Headend(
-        url=broker.url, prefix=broker.prefix, client_id=client_id, dispatch_interval=0.1
+        url=broker.url,
+        prefix=broker.prefix,
+        client_id=client_id,
+        dispatch_interval=0.1,
+        heartbeat=heartbeat,
     )
     stop = threading.Event()
     thread = threading.Thread(target=headend.run, args=(stop,), daemon=True)
@@ -205,3 +212,15 @@ def test_a_broker_restart_loses_no_acknowledged_reading_and_stores_none_twice(
         publisher.loop_stop()
         publisher.disconnect()
         next(headend_runs, None)
+
+
+def test_the_heartbeat_file_stays_fresh_while_connected(mqtt_broker, tmp_path):
+    heartbeat = tmp_path / "headend-alive"
+    runs = running_headend(mqtt_broker, f"{mqtt_broker.prefix}-beat", heartbeat=heartbeat)
+    next(runs)
+    try:
+        eventually(heartbeat.exists, what="first heartbeat")
+        first = heartbeat.stat().st_mtime_ns
+        eventually(lambda: heartbeat.stat().st_mtime_ns > first, what="a later heartbeat")
+    finally:
+        next(runs, None)

@@ -1,5 +1,6 @@
 import signal
 import threading
+from pathlib import Path
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
@@ -20,10 +21,23 @@ class Command(BaseCommand):
             help="share the meters' messages with other head-end processes of this group "
             "(MQTT shared subscription; Mosquitto)",
         )
+        parser.add_argument(
+            "--heartbeat",
+            type=Path,
+            help="touch this file whenever the head-end is connected and its dispatch loop "
+            "has run: a health check can test its age",
+        )
 
-    def handle(self, *args: Any, client_id: str, shared_group: str | None, **options: Any) -> None:
+    def handle(
+        self,
+        *args: Any,
+        client_id: str,
+        shared_group: str | None,
+        heartbeat: Path | None,
+        **options: Any,
+    ) -> None:
         stop = threading.Event()
         for signum in (signal.SIGINT, signal.SIGTERM):
             signal.signal(signum, lambda *_: stop.set())
         self.stdout.write(f"head-end {client_id} running; Ctrl-C stops it")
-        Headend(client_id=client_id, shared_group=shared_group).run(stop)
+        Headend(client_id=client_id, shared_group=shared_group, heartbeat=heartbeat).run(stop)
