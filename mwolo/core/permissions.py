@@ -125,6 +125,9 @@ ROLE_PERMISSIONS: dict[Role, list[str]] = {
         "metering.switch_meter",
         "metering.issue_token",
         "metering.change_meterreading",
+        "support.view_workorder",
+        "support.add_workorder",
+        "support.change_workorder",
     ],
     Role.BILLING_AGENT: [
         *_GEO_READ,
@@ -142,6 +145,8 @@ ROLE_PERMISSIONS: dict[Role, list[str]] = {
         "metering.add_meter",
         "metering.add_meterreading",
         "metering.switch_meter",
+        "support.view_workorder",
+        "support.complete_workorder",
     ],
     Role.SUPPORT_AGENT: [
         *_GEO_READ,
@@ -149,6 +154,8 @@ ROLE_PERMISSIONS: dict[Role, list[str]] = {
         "crm.change_client",
         "crm.view_connectionrequest",
         *_METERS_READ,
+        "support.view_workorder",
+        "support.add_workorder",
     ],
     Role.HR_OFFICER: [*_GEO_READ, "agencies.view_agency", "accounts.view_user"],
     Role.CLIENT: [

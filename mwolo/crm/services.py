@@ -14,6 +14,8 @@ from mwolo.core import clock
 from mwolo.core.exceptions import ApplicationError
 from mwolo.core.numbering import formatted_number, free_formatted_number
 from mwolo.core.permissions import can_act_for_agency, visible_to
+from mwolo.support.models import WorkOrder
+from mwolo.support.services import work_order_create
 
 from .models import Client, ConnectionRequest, Party, Site
 
@@ -109,7 +111,8 @@ def _party_values(party: Party) -> dict[str, object]:
 def connection_request_approve(
     *, request_id: int, actor: User, existing_client: Client | None = None
 ) -> ConnectionRequest:
-    """Approve a pending request: a client (new, or ``existing_client``) and a site.
+    """Approve a pending request: a client (new, or ``existing_client``), a site, and the
+    work order to install its meter.
 
     Runs once: a second approval, or an approval after a rejection, raises
     ``ApplicationError`` (409) and changes nothing.
@@ -144,6 +147,15 @@ def connection_request_approve(
             address_line=request.address_line,
             latitude=request.latitude,
             longitude=request.longitude,
+        ),
+        actor=actor,
+    )
+    work_order_create(
+        work_order=WorkOrder(
+            kind=WorkOrder.Kind.INSTALL,
+            site=site,
+            instructions=_("New connection, request %(reference)s.")
+            % {"reference": request.reference},
         ),
         actor=actor,
     )
