@@ -9,19 +9,24 @@ time.
 
 import csv
 import datetime as dt
+import io
 import re
+import zipfile
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
-from typing import TextIO
+from typing import BinaryIO
+from zoneinfo import ZoneInfo
 
 import openpaygo
+import openpyxl
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import connection, transaction
 from django.db.models import F
 from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
+from openpyxl.utils.exceptions import InvalidFileException
 
 from mwolo.accounts.models import User
 from mwolo.core import clock
@@ -321,50 +326,93 @@ class ReadingsImportReport:
 
 
 READINGS_COLUMNS = ("serial", "taken_at", "energy_kwh")
+TableRow = tuple[int, dict[str, object]]  # line number in the file, values by column
+
+
+def readings_table_read(*, file: BinaryIO, filename: str) -> list[TableRow]:
+    """The rows of a readings file: CSV in UTF-8 or Excel (.xlsx, first sheet).
+
+    The first line names the columns (``serial``, ``taken_at``, ``energy_kwh``, in any
+    order; others are ignored). Blank lines are skipped; line numbers are the file's own.
+    """
+    if filename.lower().endswith(".xlsx"):
+        try:
+            sheet = openpyxl.load_workbook(file, read_only=True, data_only=True).worksheets[0]
+        except (InvalidFileException, zipfile.BadZipFile, KeyError, OSError, IndexError):
+            raise ApplicationError(_("This Excel file cannot be read (.xlsx expected).")) from None
+        lines: Iterable[Sequence[object]] = sheet.iter_rows(values_only=True)
+    else:
+        try:
+            text = file.read().decode("utf-8-sig")
+        except UnicodeDecodeError:
+            raise ApplicationError(
+                _("Save the file as CSV in UTF-8, or as Excel (.xlsx).")
+            ) from None
+        lines = csv.reader(io.StringIO(text, newline=""))
+    numbered = iter(enumerate(lines, start=1))
+    header = next(numbered, (1, ()))[1]
+    columns = [str(name or "").strip().lower() for name in header]
+    missing = set(READINGS_COLUMNS) - set(columns)
+    if missing:
+        raise ApplicationError(_("The file lacks the columns: %s.") % ", ".join(sorted(missing)))
+    return [
+        (line, dict(zip(columns, values, strict=False)))
+        for line, values in numbered
+        if any(value not in (None, "") for value in values)
+    ]
+
+
+def _moment(value: object, zone: str) -> dt.datetime | None:
+    """A cell's date and time; without an offset it is the agency's local time."""
+    at = value if isinstance(value, dt.datetime) else parse_datetime(str(value or "").strip())
+    if at is None:
+        return None
+    return at if at.tzinfo is not None else at.replace(tzinfo=ZoneInfo(zone))
 
 
 def readings_import(
-    *, source: TextIO, actor: User | None, only_valid_rows: bool = False
+    *, rows: Sequence[TableRow], actor: User | None, only_valid_rows: bool = False
 ) -> ReadingsImportReport:
-    """Import readings from CSV (``serial,taken_at,energy_kwh``; ISO times with offset).
+    """Store the readings of an imported file (see ``readings_table_read``).
 
-    All or nothing: any bad row raises ``ApplicationError`` listing every bad row with its
-    line number, unless ``only_valid_rows``, which imports the good rows and reports the rest.
+    Times without an offset are the meter's agency's local time. All or nothing: any bad
+    row raises ``ApplicationError`` listing every bad row with its line number, unless
+    ``only_valid_rows``, which imports the good rows and reports the rest.
     """
-    reader = csv.DictReader(source)
-    missing = set(READINGS_COLUMNS) - set(reader.fieldnames or [])
-    if missing:
-        raise ApplicationError(_("The file lacks the columns: %s.") % ", ".join(sorted(missing)))
-    rows = list(reader)
-    meters = Meter.objects.filter(serial__in={(r.get("serial") or "").strip() for r in rows})
+    serials = {str(values.get("serial") or "").strip() for _line, values in rows}
+    meters = Meter.objects.filter(serial__in=serials)
     if actor is not None:
         meters = visible_to(meters, actor)
-    meter_ids = dict(meters.values_list("serial", "pk"))
+    known = {
+        serial: (pk, zone)
+        for serial, pk, zone in meters.values_list("serial", "pk", "agency__province__time_zone")
+    }
     per_meter: dict[int, list[tuple[dt.datetime, Decimal]]] = defaultdict(list)
     errors = []
-    for line, row in enumerate(rows, start=2):
-        serial = (row.get("serial") or "").strip()
+    for line, values in rows:
+        serial = str(values.get("serial") or "").strip()
         problems = []
-        if serial not in meter_ids:
+        meter_id, zone = known.get(serial, (None, "UTC"))
+        if meter_id is None:
             problems.append(_("unknown meter “%s”") % serial)
-        at = parse_datetime((row.get("taken_at") or "").strip())
-        if at is None or at.tzinfo is None:
+        at = _moment(values.get("taken_at"), zone)
+        if at is None:
             problems.append(
                 _(
-                    "taken_at must be a date and time with its offset, "
-                    "e.g. 2026-11-01T08:00:00+01:00"
+                    "taken_at must be a date and time, e.g. 2026-11-01 08:00 (the agency's "
+                    "time) or 2026-11-01T08:00:00+01:00"
                 )
             )
         try:
-            energy = _energy(row.get("energy_kwh"), "energy_kwh")
+            energy = _energy(values.get("energy_kwh"), "energy_kwh")
         except ValidationError:
             problems.append(_("energy_kwh must be a positive number of kWh"))
-        if problems:
+        if problems or meter_id is None or at is None:
             errors.append(
                 _("line %(line)d: %(problems)s") % {"line": line, "problems": "; ".join(problems)}
             )
             continue
-        per_meter[meter_ids[serial]].append((at, energy))  # type: ignore[arg-type]
+        per_meter[meter_id].append((at, energy))
     if errors and not only_valid_rows:
         raise ApplicationError(
             _("Nothing imported: %d bad rows.") % len(errors), extra={"errors": errors}

@@ -27,6 +27,19 @@ PLANNING_FIELDS = [
     "instructions",
 ]
 
+# Set by the services as the work order goes on: shown, never edited.
+OUTCOME_FIELDS = [
+    "number",
+    "status",
+    "agency",
+    "completed_at",
+    "completed_by",
+    "register_kwh",
+    "new_register_kwh",
+    "report",
+    "cancel_reason",
+]
+
 
 class CompleteForm(forms.Form):
     register_kwh = forms.DecimalField(
@@ -63,29 +76,8 @@ class WorkOrderAdmin(ScopedModelAdmin):
     list_filter = ["status", "kind", "scheduled_for", "agency"]
     list_select_related = ["site", "meter", "assigned_to"]
     search_fields = ["number", "site__reference", "site__client__number", "meter__serial"]
-    fields = [
-        *PLANNING_FIELDS,
-        "number",
-        "status",
-        "agency",
-        "completed_at",
-        "completed_by",
-        "register_kwh",
-        "new_register_kwh",
-        "report",
-        "cancel_reason",
-    ]
-    readonly_fields = [
-        "number",
-        "status",
-        "agency",
-        "completed_at",
-        "completed_by",
-        "register_kwh",
-        "new_register_kwh",
-        "report",
-        "cancel_reason",
-    ]
+    fields = [*PLANNING_FIELDS, *OUTCOME_FIELDS]
+    readonly_fields = OUTCOME_FIELDS
     actions = ["complete_work_order", "cancel_work_orders"]
 
     def get_fields(self, request: HttpRequest, obj: Any = None) -> Any:

@@ -1,6 +1,7 @@
 """The brokers the tests and `make run` use carry QoS 1 and retained messages."""
 
 import threading
+import uuid
 
 import paho.mqtt.client as mqtt
 
@@ -15,7 +16,8 @@ def _client(broker: MqttBroker, name: str) -> mqtt.Client:
 
 
 def test_qos1_messages_and_retained_status_go_through(mqtt_broker: MqttBroker):
-    topic = f"{mqtt_broker.prefix}/meters/SIM-1/status"
+    # A meter of this test's own: other tests leave retained statuses under the prefix.
+    topic = f"{mqtt_broker.prefix}/meters/BROKER-{uuid.uuid4().hex[:8]}/status"
     publisher = _client(mqtt_broker, "pub")
     publisher.publish(
         topic, b'{"online": true, "relay": "on"}', qos=1, retain=True
@@ -30,10 +32,11 @@ def test_qos1_messages_and_retained_status_go_through(mqtt_broker: MqttBroker):
 
     subscriber = _client(mqtt_broker, "sub")
     subscriber.on_message = on_message
-    subscriber.subscribe(f"{mqtt_broker.prefix}/meters/+/status", qos=1)
+    subscriber.subscribe(topic, qos=1)
 
     assert received.wait(5), "the retained status never arrived"
     assert payloads == [b'{"online": true, "relay": "on"}']
+    publisher.publish(topic, b"", qos=1, retain=True).wait_for_publish(5)  # clear it
     for client in (publisher, subscriber):
         client.loop_stop()
         client.disconnect()

@@ -3,10 +3,14 @@
 import datetime as dt
 import io
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 import openpaygo
+import openpyxl
 import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.management import call_command
+from django.core.management.base import CommandError
 
 from mwolo.accounts.tests.factories import EmployeeFactory
 from mwolo.agencies.tests.factories import AgencyFactory
@@ -248,30 +252,97 @@ def test_a_technicians_reading_in_the_future_is_refused(meter):
     assert MeterReading.objects.filter(meter=meter).count() == 1
 
 
+def csv_rows(text: str):
+    return services.readings_table_read(file=io.BytesIO(text.encode()), filename="releves.csv")
+
+
+def xlsx_rows(*lines: tuple) -> list:
+    workbook = openpyxl.Workbook()
+    for line in lines:
+        workbook.active.append(line)
+    content = io.BytesIO()
+    workbook.save(content)
+    content.seek(0)
+    return services.readings_table_read(file=content, filename="Relevés.XLSX")
+
+
 def test_a_bad_import_lists_every_bad_line_and_imports_nothing(meter):
-    source = io.StringIO(
+    rows = csv_rows(
         "serial,taken_at,energy_kwh\n"
         f"{meter.serial},2026-11-01T08:00:00+01:00,1001.5\n"
         "UNKNOWN,2026-11-01T08:00:00+01:00,1\n"
-        f"{meter.serial},2026-11-01 08:00,1002\n"
+        f"{meter.serial},hier à 8h,1002\n"
         f"{meter.serial},2026-11-02T08:00:00+01:00,-4\n"
     )
     with pytest.raises(ApplicationError) as excinfo:
-        services.readings_import(source=source, actor=None)
+        services.readings_import(rows=rows, actor=None)
 
     errors = excinfo.value.extra["errors"]
     assert [error.split(" ")[1] for error in errors] == ["3", "4", "5"]
+    assert "inconnu" in errors[0]
     assert MeterReading.objects.filter(meter=meter).count() == 1
 
 
 def test_only_valid_rows_imports_the_good_ones(meter):
-    source = io.StringIO(
+    rows = csv_rows(
         "serial,taken_at,energy_kwh\n"
         f"{meter.serial},{(meter.last_reading_at + HOUR).isoformat()},1001.5\n"
         "UNKNOWN,2026-11-01T08:00:00+01:00,1\n"
     )
-    report = services.readings_import(source=source, actor=None, only_valid_rows=True)
+    report = services.readings_import(rows=rows, actor=None, only_valid_rows=True)
     assert (report.imported, len(report.errors)) == (1, 1)
+
+
+def test_an_excel_sheet_imports_with_local_times_of_the_agency(meter):
+    kinshasa = ZoneInfo("Africa/Kinshasa")
+    local = (clock.now() - 5 * HOUR).astimezone(kinshasa).replace(second=0, microsecond=0)
+    rows = xlsx_rows(
+        ("energy_kwh", "Serial", "taken_at", "note"),
+        (1001.25, meter.serial, local.replace(tzinfo=None), "compteur accessible"),
+        (None, None, None, None),
+        (1002, meter.serial, (local + HOUR).strftime("%Y-%m-%d %H:%M"), ""),
+    )
+
+    report = services.readings_import(rows=rows, actor=None)
+
+    assert report.imported == 2
+    stored = meter.readings.filter(source=MeterReading.Source.IMPORT).order_by("taken_at")
+    assert [r.taken_at for r in stored] == [local, local + HOUR]
+    assert [r.energy_kwh for r in stored] == [Decimal("1001.250"), Decimal("1002.000")]
+
+
+def test_the_import_command_reads_a_file_and_lists_bad_lines(meter, tmp_path):
+    good = tmp_path / "bon.csv"
+    good.write_text(
+        "serial,taken_at,energy_kwh\n"
+        f"{meter.serial},{(meter.last_reading_at + HOUR).isoformat()},1001.5\n",
+        encoding="utf-8",
+    )
+    output = io.StringIO()
+    call_command("import_readings", str(good), stdout=output)
+    assert "1 readings imported" in output.getvalue()
+
+    bad = tmp_path / "mauvais.csv"
+    bad.write_text("serial,taken_at,energy_kwh\nX-1,2026-11-01 08:00,abc\n", encoding="utf-8")
+    with pytest.raises(CommandError, match="ligne 2"):
+        call_command("import_readings", str(bad))
+    with pytest.raises(CommandError, match="absent"):
+        call_command("import_readings", str(tmp_path / "absent.csv"))
+
+
+@pytest.mark.parametrize(
+    ("content", "filename", "message"),
+    [
+        (b"serial;date;index\nX;1;2\n", "releves.csv", "colonnes"),
+        ("serial,taken_at,energy_kwh\n".encode("utf-16"), "releves.csv", "UTF-8"),
+        (b"not a workbook", "releves.xlsx", "Excel"),
+        (b"", "releves.csv", "colonnes"),
+    ],
+)
+def test_an_unreadable_file_says_why(content, filename, message):
+    with pytest.raises(ApplicationError) as refused:
+        services.readings_table_read(file=io.BytesIO(content), filename=filename)
+    assert message in refused.value.message
 
 
 # --- Commands ------------------------------------------------------------------------------

@@ -22,26 +22,6 @@ LIST = reverse("admin:support_workorder_changelist")
 ADD = reverse("admin:support_workorder_add")
 
 
-@pytest.fixture
-def gombe():
-    return AgencyFactory(code="KIN-GOM")
-
-
-@pytest.fixture
-def site(gombe):
-    return SiteFactory(agency=gombe)
-
-
-@pytest.fixture
-def manager(gombe):
-    return EmployeeFactory(role=Role.AGENCY_MANAGER, agency=gombe)
-
-
-@pytest.fixture
-def technician(gombe):
-    return EmployeeFactory(role=Role.TECHNICIAN, agency=gombe)
-
-
 def planned_install(site, actor) -> WorkOrder:
     return services.work_order_create(
         work_order=WorkOrder(

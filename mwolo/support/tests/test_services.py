@@ -24,26 +24,6 @@ pytestmark = pytest.mark.django_db
 Kind = WorkOrder.Kind
 
 
-@pytest.fixture
-def gombe():
-    return AgencyFactory(code="KIN-GOM")
-
-
-@pytest.fixture
-def site(gombe):
-    return SiteFactory(agency=gombe)
-
-
-@pytest.fixture
-def manager(gombe):
-    return EmployeeFactory(role=Role.AGENCY_MANAGER, agency=gombe)
-
-
-@pytest.fixture
-def technician(gombe):
-    return EmployeeFactory(role=Role.TECHNICIAN, agency=gombe)
-
-
 def plan(actor, **values) -> WorkOrder:
     return services.work_order_create(work_order=WorkOrder(**values), actor=actor)
 
