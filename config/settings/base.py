@@ -51,6 +51,7 @@ LOCAL_APPS = [
     "mwolo.accounts",
     "mwolo.crm",
     "mwolo.metering",
+    "mwolo.billing",
     "mwolo.support",
     "mwolo.web",
     "mwolo.demo",

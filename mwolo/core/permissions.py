@@ -101,6 +101,7 @@ _METERS_READ = [
     "metering.view_meteralarm",
     "metering.view_prepaidtoken",
 ]
+_TARIFFS_READ = ["billing.view_tariff", "billing.view_tariffband", "billing.view_exchangerate"]
 
 # Permissions per role ("app_label.codename"). The administrator role gets every permission.
 ROLE_PERMISSIONS: dict[Role, list[str]] = {
@@ -128,6 +129,7 @@ ROLE_PERMISSIONS: dict[Role, list[str]] = {
         "support.view_workorder",
         "support.add_workorder",
         "support.change_workorder",
+        *_TARIFFS_READ,
     ],
     Role.BILLING_AGENT: [
         *_GEO_READ,
@@ -135,8 +137,17 @@ ROLE_PERMISSIONS: dict[Role, list[str]] = {
         *_METERS_READ,
         "metering.add_meterreading",
         "metering.change_meterreading",
+        *_TARIFFS_READ,
+        "billing.add_exchangerate",
+        "billing.change_exchangerate",
     ],
-    Role.CASHIER: [*_GEO_READ, *_CUSTOMERS_READ, *_METERS_READ, "metering.issue_token"],
+    Role.CASHIER: [
+        *_GEO_READ,
+        *_CUSTOMERS_READ,
+        *_METERS_READ,
+        "metering.issue_token",
+        *_TARIFFS_READ,
+    ],
     Role.TECHNICIAN: [
         *_GEO_READ,
         *_CUSTOMERS_READ,

@@ -732,3 +732,14 @@ PORTAL_CLIENT = {
     "latitude": "-4.307200",
     "longitude": "15.299800",
 }
+
+
+# Tariffs of the demo (CDF; industry pays in USD), in force from the start of 2026, with the
+# BCC rate of the day the demo is loaded. Bands: (up to kWh in the month or None, price).
+TARIFFS = (
+    ("RES-2026", "Résidentiel 2026", "residential", "CDF", "2500", ((50, "120"), (None, "250"))),
+    ("COM-2026", "Commercial 2026", "commercial", "CDF", "10000", ((None, "350"),)),
+    ("IND-2026", "Industriel 2026", "industrial", "USD", "50", ((None, "0.12"),)),
+    ("PUB-2026", "Service public 2026", "public", "CDF", "5000", ((None, "250"),)),
+)
+CDF_PER_USD = "2850"

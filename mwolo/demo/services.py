@@ -38,6 +38,8 @@ from django.utils.translation import gettext as _
 from mwolo.accounts.models import User
 from mwolo.accounts.services import employee_create, roles_sync
 from mwolo.agencies.models import Agency, OpeningHours
+from mwolo.billing.models import ExchangeRate, Tariff
+from mwolo.billing.services import tariff_save
 from mwolo.core import clock
 from mwolo.core.exceptions import ApplicationError
 from mwolo.core.permissions import ROLE_GROUP_NAMES, Role, can_act_for_agency
@@ -629,6 +631,41 @@ class _Seeder:
             )
         )
 
+    # Tariffs
+
+    def tariffs_ensure(self) -> None:
+        """The demo's tariff per site category, and today's exchange rate if none is known."""
+        for code, name, category, currency, fixed, bands in data.TARIFFS:
+            key = f"tariff:{code}"
+            if (
+                self.ledger.object_id(key, Tariff) is not None
+                or Tariff.objects.filter(code=code).exists()
+            ):
+                self.summary.count("tariffs")
+                continue
+            if Tariff.objects.filter(category=category).exists():  # the utility's own
+                continue
+            created = tariff_save(
+                tariff=Tariff(
+                    code=code,
+                    name=name,
+                    category=category,
+                    currency=currency,
+                    fixed_monthly_charge=Decimal(fixed),
+                    valid_from=dt.date(2026, 1, 1),
+                ),
+                bands=[
+                    (None if up_to is None else Decimal(up_to), Decimal(price))
+                    for up_to, price in bands
+                ],
+                actor=None,
+            )
+            self.ledger.remember(key, created)
+            self.summary.add("tariffs")
+        ExchangeRate.objects.get_or_create(
+            day=clock.today(), defaults={"cdf_per_usd": Decimal(data.CDF_PER_USD)}
+        )
+
     # Meters
 
     def meters_ensure(self, site_keys: list[str]) -> None:
@@ -844,6 +881,7 @@ def demo_seed(*, client_count: int = data.DEFAULT_CLIENT_COUNT, password: str) -
         # The portal client's site first: more clients later only add meters at the end.
         sites = [site for client in [portal_client_spec(), *clients] for site in client.sites]
         seeder.meters_ensure([site.key for site in sites])
+        seeder.tariffs_ensure()
         for request in request_specs():
             seeder.request_ensure(request)
         seeder.passwords_set()
@@ -854,7 +892,15 @@ def demo_seed(*, client_count: int = data.DEFAULT_CLIENT_COUNT, password: str) -
 
 # --- Telling the developer --------------------------------------------------------------------
 
-SUMMARY_KINDS = ("agencies", "staff accounts", "clients", "sites", "connection requests", "meters")
+SUMMARY_KINDS = (
+    "agencies",
+    "staff accounts",
+    "clients",
+    "sites",
+    "connection requests",
+    "meters",
+    "tariffs",
+)
 
 
 def summary_text(*, summary: SeedSummary, base_url: str, password_note: str) -> str:

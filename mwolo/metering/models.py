@@ -357,6 +357,19 @@ class PrepaidToken(models.Model):
     energy_kwh = models.PositiveIntegerField(_("credit (kWh)"))
     token = models.CharField(_("token"), max_length=20)
     reason = models.CharField(_("reason"), max_length=200, blank=True)
+    # A sale: what the client paid, in the tariff's currency, and the tariff that priced it.
+    amount = models.DecimalField(
+        _("amount charged"), max_digits=16, decimal_places=2, null=True, blank=True
+    )
+    currency = models.CharField(_("currency"), max_length=3, blank=True)
+    tariff = models.ForeignKey(
+        "billing.Tariff",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("tariff"),
+    )
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,

@@ -23,12 +23,15 @@ import openpaygo
 import openpyxl
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import connection, transaction
-from django.db.models import F
+from django.db.models import F, Sum
 from django.utils.dateparse import parse_datetime
+from django.utils.formats import number_format
 from django.utils.translation import gettext as _
 from openpyxl.utils.exceptions import InvalidFileException
 
 from mwolo.accounts.models import User
+from mwolo.billing.pricing import energy_cost, energy_for_amount, round_money
+from mwolo.billing.selectors import amount_in, tariff_bands, tariff_in_force
 from mwolo.core import clock
 from mwolo.core.crypto import decrypt, encrypt
 from mwolo.core.exceptions import ApplicationError
@@ -932,6 +935,69 @@ def prepaid_token_issue(
         created_by=actor,
         command=command,
     )
+
+
+@dataclass(frozen=True)
+class TokenSale:
+    token: PrepaidToken
+    charged: Decimal  # in the tariff's currency, VAT included
+    change: Decimal  # what the amount paid leaves over, in the tariff's currency
+    currency: str
+
+
+@transaction.atomic
+def prepaid_token_for_amount(
+    *, meter_id: int, amount: Decimal, currency: str, actor: User | None
+) -> TokenSale:
+    """Sell a prepaid meter the whole kWh that ``amount`` buys at its site's tariff.
+
+    The tariff in force today for the site's category prices the kWh by blocks of what the
+    meter has bought this month (in the agency's time zone), VAT on top; an amount in the
+    other currency is converted at the week's BCC rate. The token carries whole kWh; what
+    they do not use up is returned as ``change``. The fixed monthly charge is for postpaid
+    invoices only.
+    """
+    if not amount.is_finite() or amount <= 0:
+        raise ValidationError({"amount": _("Enter an amount above zero.")})
+    meter = _locked_meter(meter_id, actor)
+    if meter.site_id is None:
+        raise ValidationError({"meter": _("This meter is not installed.")})
+    site = Site.objects.select_related("agency__province").get(pk=meter.site_id)
+    zone = ZoneInfo(site.agency.time_zone)
+    today = clock.now().astimezone(zone).date()
+    tariff = tariff_in_force(category=site.category, on=today)
+    paid = amount_in(amount=amount, currency=currency, target=tariff.currency, on=today)
+    month_start = dt.datetime(today.year, today.month, 1, tzinfo=zone)
+    bought = meter.tokens.filter(created_at__gte=month_start).aggregate(kwh=Sum("energy_kwh"))
+    already = Decimal(bought["kwh"] or 0)
+    bands = tariff_bands(tariff)
+    vat = 1 + tariff.vat_rate
+    kwh = int(energy_for_amount(bands, already_kwh=already, amount=paid / vat))
+    if kwh < 1:
+        one = round_money(energy_cost(bands, already_kwh=already, kwh=Decimal(1)) * vat)
+        raise ValidationError(
+            {
+                "amount": _("This amount does not buy 1 kWh: 1 kWh costs %(price)s %(currency)s.")
+                % {"price": number_format(one, decimal_pos=2), "currency": tariff.currency}
+            }
+        )
+    if kwh > MAX_TOKEN_KWH:
+        raise ValidationError(
+            {"amount": _("One token carries at most %d kWh: sell several.") % MAX_TOKEN_KWH}
+        )
+    charged = round_money(energy_cost(bands, already_kwh=already, kwh=Decimal(kwh)) * vat)
+    token = prepaid_token_issue(
+        meter_id=meter.pk,
+        energy_kwh=kwh,
+        actor=actor,
+        reason=_("Sale of %(amount)s %(currency)s") % {"amount": amount, "currency": currency},
+    )
+    PrepaidToken.objects.filter(pk=token.pk).update(
+        amount=charged, currency=tariff.currency, tariff=tariff
+    )
+    token.refresh_from_db()
+    change = round_money(paid) - charged
+    return TokenSale(token=token, charged=charged, change=change, currency=tariff.currency)
 
 
 @transaction.atomic

@@ -20,9 +20,11 @@ from mwolo.accounts.services import user_roles
 from mwolo.accounts.tests.factories import UserFactory
 from mwolo.agencies.models import Agency, OpeningHours
 from mwolo.agencies.tests.factories import AgencyFactory
+from mwolo.billing.selectors import tariff_in_force
+from mwolo.core import clock
 from mwolo.core.crypto import decrypt
 from mwolo.core.permissions import Role, visible_to
-from mwolo.crm.models import Client, ConnectionRequest, PartyKind, Site
+from mwolo.crm.models import Client, ConnectionRequest, PartyKind, Site, SiteCategory
 from mwolo.crm.tests.factories import ClientFactory
 from mwolo.demo import data
 from mwolo.demo.models import DemoRecord
@@ -36,6 +38,7 @@ from mwolo.demo.services import (
 )
 from mwolo.geo.tests.factories import commune
 from mwolo.metering.models import Meter, MeterInstallation, MeterReading, PaymentMode
+from mwolo.metering.services import prepaid_token_for_amount
 from sandbox.meters import TOKEN_START_COUNT, MeterSpec, factory_secret
 
 pytestmark = pytest.mark.django_db
@@ -217,6 +220,19 @@ def test_every_demo_site_has_a_meter_of_the_simulator_with_two_months_of_reading
         assert last.energy_kwh == spec.register_at(last.taken_at.timestamp()).quantize(
             Decimal("0.001")
         )
+
+
+def test_every_site_category_has_a_tariff_and_a_prepaid_sale_works(seeded):
+    for category in SiteCategory.values:
+        assert tariff_in_force(category=category, on=clock.today())
+    meter = Meter.objects.filter(payment_mode=PaymentMode.PREPAID, site__category="residential")[0]
+
+    sale = prepaid_token_for_amount(
+        meter_id=meter.pk, amount=Decimal(10), currency="USD", actor=None
+    )
+
+    assert sale.token.energy_kwh > 50  # 28 500 CDF through the residential blocks
+    assert sale.currency == "CDF"
 
 
 def test_the_simulator_runs_the_demo_meters_in_service(seeded):

@@ -543,7 +543,7 @@ def test_shared_subscription_splits_the_load_between_workers(mqtt_broker, meters
     transports(mqtt_broker, second, shared_group="headend")
     for energy in range(40):
         meters.publish(f"SN-{energy}", "telemetry", simple_telemetry(energy), wait=False)
-    assert eventually(lambda: len(first.messages()) + len(second.messages()) == 40, timeout=3)
+    assert eventually(lambda: len(first.messages()) + len(second.messages()) == 40, timeout=10)
     assert first.energies() | second.energies() == set(range(40))
     assert not first.energies() & second.energies()
     assert first.energies()

@@ -14,6 +14,8 @@ from django.core.management.base import CommandError
 
 from mwolo.accounts.tests.factories import EmployeeFactory
 from mwolo.agencies.tests.factories import AgencyFactory
+from mwolo.billing.models import ExchangeRate
+from mwolo.billing.tests.factories import tariff
 from mwolo.core import clock
 from mwolo.core.crypto import decrypt
 from mwolo.core.exceptions import ApplicationError
@@ -641,3 +643,78 @@ def test_the_dispatched_token_command_carries_the_token(site):
     sent = []
     services.commands_dispatch(publish=lambda serial, payload: sent.append(payload))
     assert token.token in sent[0].decode()
+
+
+# --- Prepaid sales through the tariff -----------------------------------------------------
+
+
+@pytest.fixture
+def prepaid(site):
+    tariff()  # residential, CDF: 50 kWh a month at 100, then 200; VAT 16%
+    return installed_meter(site, prepaid=True)
+
+
+def test_a_sale_buys_the_whole_kwh_of_the_amount_through_the_bands(prepaid):
+    # 11 600 CDF = 10 000 before VAT: 50 kWh at 100, then 25 kWh at 200.
+    first = services.prepaid_token_for_amount(
+        meter_id=prepaid.pk, amount=Decimal(11600), currency="CDF", actor=None
+    )
+    assert (first.token.energy_kwh, first.charged, first.change) == (75, Decimal(11600), 0)
+    assert (first.token.amount, first.token.currency) == (Decimal(11600), "CDF")
+    assert first.token.command.action == MeterCommand.Action.TOKEN
+
+    # Later in the month every kWh is in the upper band: 2 400 CDF buy 10 kWh (2 320).
+    second = services.prepaid_token_for_amount(
+        meter_id=prepaid.pk, amount=Decimal(2400), currency="CDF", actor=None
+    )
+    assert (second.token.energy_kwh, second.charged, second.change) == (
+        10,
+        Decimal(2320),
+        Decimal(80),
+    )
+    _, expected = openpaygo.generate_token(
+        secret_key=TOKEN_SECRET, count=first.token.count, value=10
+    )
+    assert second.token.token == str(expected)  # the meter's next token, decodable
+
+
+def test_a_sale_in_dollars_converts_at_the_weeks_rate(prepaid):
+    ExchangeRate.objects.create(day=clock.today(), cdf_per_usd=Decimal(2900))
+    sale = services.prepaid_token_for_amount(
+        meter_id=prepaid.pk, amount=Decimal(4), currency="USD", actor=None
+    )
+    # 4 USD = 11 600 CDF: the same 75 kWh.
+    assert (sale.token.energy_kwh, sale.currency, sale.change) == (75, "CDF", 0)
+
+
+@pytest.mark.parametrize(
+    ("amount", "currency", "message"),
+    [
+        (Decimal(100), "CDF", "1 kWh coûte 116,00 CDF"),
+        (Decimal(0), "CDF", "supérieur à zéro"),
+        (Decimal(-5), "CDF", "supérieur à zéro"),
+        (Decimal("NaN"), "CDF", "supérieur à zéro"),
+        (Decimal(10_000_000), "CDF", "au plus 995 kWh"),
+    ],
+)
+def test_a_sale_that_cannot_be_made_says_why_and_issues_nothing(prepaid, amount, currency, message):
+    with pytest.raises(ValidationError, match=message):
+        services.prepaid_token_for_amount(
+            meter_id=prepaid.pk, amount=amount, currency=currency, actor=None
+        )
+    assert not PrepaidToken.objects.exists()
+    assert Meter.objects.get(pk=prepaid.pk).token_count == prepaid.token_count
+
+
+def test_no_sale_without_a_tariff_or_a_rate(site):
+    meter = installed_meter(site, prepaid=True)
+    with pytest.raises(ApplicationError, match="Aucun tarif"):
+        services.prepaid_token_for_amount(
+            meter_id=meter.pk, amount=Decimal(5000), currency="CDF", actor=None
+        )
+    tariff()
+    with pytest.raises(ApplicationError, match="taux de change"):
+        services.prepaid_token_for_amount(
+            meter_id=meter.pk, amount=Decimal(5), currency="USD", actor=None
+        )
+    assert not PrepaidToken.objects.exists()

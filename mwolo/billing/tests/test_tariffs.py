@@ -1,0 +1,145 @@
+"""Tariffs and exchange rates: what may be saved, and which applies on a day."""
+
+import datetime as dt
+from decimal import Decimal
+
+import pytest
+from django.core.exceptions import ValidationError
+from django.urls import reverse
+
+from mwolo.accounts.tests.factories import AdministratorFactory, EmployeeFactory
+from mwolo.billing.models import Currency, ExchangeRate, Tariff
+from mwolo.billing.selectors import amount_in, tariff_bands, tariff_in_force
+from mwolo.billing.tests.factories import RESIDENTIAL_BANDS, tariff
+from mwolo.core.exceptions import ApplicationError
+from mwolo.core.permissions import Role
+from mwolo.crm.models import SiteCategory
+
+pytestmark = pytest.mark.django_db
+
+D = Decimal
+
+
+@pytest.mark.parametrize(
+    ("bands", "message"),
+    [
+        ((), "au moins une tranche"),
+        (((D(50), D(100)),), "dernière tranche"),
+        (((None, D(100)), (None, D(200))), "Seule la dernière"),
+        (((D(50), D(100)), (D(50), D(150)), (None, D(200))), "croître"),
+        (((D(50), D(0)), (None, D(200))), "prix"),
+    ],
+)
+def test_bands_that_make_no_sense_are_refused(bands, message):
+    with pytest.raises(ValidationError, match=message):
+        tariff(bands=bands)
+    assert not Tariff.objects.exists()
+
+
+def test_two_tariffs_of_a_category_cannot_overlap():
+    tariff(code="RES-2026", valid_to=dt.date(2026, 12, 31))
+    with pytest.raises(ValidationError, match="RES-2026"):
+        tariff(code="RES-2026B", valid_from=dt.date(2026, 6, 1))
+    tariff(code="COM-2026", category=SiteCategory.COMMERCIAL, valid_from=dt.date(2026, 6, 1))
+    tariff(code="RES-2027", valid_from=dt.date(2027, 1, 1))
+    assert Tariff.objects.count() == 3
+
+
+def test_the_tariff_in_force_follows_the_dates():
+    old = tariff(code="RES-2026", valid_to=dt.date(2026, 12, 31))
+    new = tariff(code="RES-2027", valid_from=dt.date(2027, 1, 1), bands=((None, D(180)),))
+
+    assert tariff_in_force(category="residential", on=dt.date(2026, 12, 31)) == old
+    assert tariff_in_force(category="residential", on=dt.date(2027, 1, 1)) == new
+    assert tariff_bands(new) == [(None, D("180.0000"))]
+    assert tariff_bands(old) == [(D("50.000"), D("100.0000")), (None, D("200.0000"))]
+    with pytest.raises(ApplicationError, match="Aucun tarif"):
+        tariff_in_force(category="industrial", on=dt.date(2026, 12, 31))
+
+
+def test_amounts_convert_at_the_weeks_rate_and_not_older():
+    day = dt.date(2026, 11, 20)
+    ExchangeRate.objects.create(day=day - dt.timedelta(days=10), cdf_per_usd=D(2700))
+    with pytest.raises(ApplicationError, match="taux"):
+        amount_in(amount=D(10), currency=Currency.USD, target=Currency.CDF, on=day)
+    ExchangeRate.objects.create(day=day - dt.timedelta(days=2), cdf_per_usd=D(2800))
+
+    assert amount_in(amount=D(10), currency="USD", target="CDF", on=day) == D(28000)
+    assert amount_in(amount=D(14000), currency="CDF", target="USD", on=day) == D(5)
+    assert amount_in(amount=D(7), currency="USD", target="USD", on=day) == D(7)
+
+
+def band_form(**overrides) -> dict:
+    return {
+        "code": "RES-2026",
+        "name": "Résidentiel 2026",
+        "category": "residential",
+        "currency": "CDF",
+        "fixed_monthly_charge": "2500",
+        "vat_rate": "0.16",
+        "valid_from": "2026-01-01",
+        "valid_to": "",
+        "bands-TOTAL_FORMS": "2",
+        "bands-INITIAL_FORMS": "0",
+        "bands-0-up_to_kwh": "50",
+        "bands-0-price_per_kwh": "100",
+        "bands-1-up_to_kwh": "",
+        "bands-1-price_per_kwh": "200",
+        **overrides,
+    }
+
+
+def test_an_administrator_enters_a_block_tariff_in_the_admin(client):
+    client.force_login(AdministratorFactory())
+
+    response = client.post(reverse("admin:billing_tariff_add"), band_form())
+
+    assert response.status_code == 302
+    assert tariff_bands(Tariff.objects.get()) == [
+        (D("50.000"), D("100.0000")),
+        (None, D("200.0000")),
+    ]
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"bands-1-up_to_kwh": "80"},  # no open last band
+        {"bands-0-price_per_kwh": "-5"},
+        {"vat_rate": "16"},  # 1600%
+        {"valid_to": "2025-12-31"},  # before valid_from
+    ],
+)
+def test_a_bad_tariff_form_shows_errors_and_saves_nothing(client, overrides):
+    client.force_login(AdministratorFactory())
+
+    response = client.post(reverse("admin:billing_tariff_add"), band_form(**overrides))
+
+    assert response.status_code == 200
+    assert (
+        response.context["errors"]
+        or response.context["inline_admin_formsets"][0].formset.non_form_errors()
+    )
+    assert not Tariff.objects.exists()
+
+
+def test_an_overlapping_tariff_is_refused_in_the_admin_too(client):
+    tariff(bands=RESIDENTIAL_BANDS)
+    client.force_login(AdministratorFactory())
+
+    response = client.post(reverse("admin:billing_tariff_add"), band_form(code="RES-BIS"))
+
+    assert response.status_code == 200
+    assert "RES-2026" in response.content.decode()
+    assert Tariff.objects.count() == 1
+
+
+@pytest.mark.parametrize(
+    ("role", "status"),
+    [(Role.CASHIER, 200), (Role.BILLING_AGENT, 200), (Role.TECHNICIAN, 403)],
+)
+def test_who_sees_the_tariffs(client, role, status):
+    client.force_login(EmployeeFactory(role=role))
+    assert client.get(reverse("admin:billing_tariff_changelist")).status_code == status
+    assert client.post(reverse("admin:billing_tariff_add"), band_form()).status_code == 403
+    assert not Tariff.objects.exists()
