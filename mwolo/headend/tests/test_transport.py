@@ -543,8 +543,8 @@ def test_shared_subscription_splits_the_load_between_workers(mqtt_broker, meters
     transports(mqtt_broker, second, shared_group="headend")
     for energy in range(40):
         meters.publish(f"SN-{energy}", "telemetry", simple_telemetry(energy), wait=False)
-    assert eventually(lambda: len(first.messages()) + len(second.messages()) == 40, timeout=10)
-    assert first.energies() | second.energies() == set(range(40))
+    # Telemetry only: retained statuses other tests left under the prefix come along.
+    assert eventually(lambda: first.energies() | second.energies() == set(range(40)), timeout=10)
     assert not first.energies() & second.energies()
     assert first.energies()
     assert second.energies()
