@@ -129,14 +129,15 @@ class MeterAdmin(ScopedModelAdmin):
 
     def _confirm(
         self, request: HttpRequest, queryset: QuerySet[Meter], *, title: Any, token: bool = False
-    ) -> TemplateResponse | None:
+    ) -> TemplateResponse | dict[str, Any]:
+        """The confirmation page, or the confirmed form's cleaned data: a switch needs a
+        reason, a token its credit (its reason is optional)."""
         form = MeterActionForm(request.POST if "confirm" in request.POST else None)
+        required = "energy_kwh" if token else "reason"
         if "confirm" in request.POST and form.is_valid():
-            if form.cleaned_data["reason"].strip() and (
-                not token or form.cleaned_data["energy_kwh"]
-            ):
-                return None
-            form.add_error("reason" if not token else "energy_kwh", _("This field is required."))
+            if form.cleaned_data[required] not in (None, ""):
+                return form.cleaned_data
+            form.add_error(required, _("This field is required."))
         return TemplateResponse(
             request,
             "admin/metering/meter/action_confirmation.html",
@@ -172,10 +173,10 @@ class MeterAdmin(ScopedModelAdmin):
         self, request: HttpRequest, queryset: QuerySet[Meter], wanted: str
     ) -> HttpResponse | None:
         title = _("Connect meters") if wanted == Relay.ON else _("Disconnect meters")
-        response = self._confirm(request, queryset, title=title)
-        if response is not None:
-            return response
-        reason = request.POST["reason"]
+        confirmed = self._confirm(request, queryset, title=title)
+        if isinstance(confirmed, TemplateResponse):
+            return confirmed
+        reason = confirmed["reason"]
         self._each(
             request,
             queryset,
@@ -214,19 +215,30 @@ class MeterAdmin(ScopedModelAdmin):
 
     @admin.action(description=_("Issue a prepaid token"), permissions=["issue_token"])
     def issue_tokens(self, request: HttpRequest, queryset: QuerySet[Meter]) -> HttpResponse | None:
-        response = self._confirm(request, queryset, title=_("Issue prepaid tokens"), token=True)
-        if response is not None:
-            return response
+        confirmed = self._confirm(request, queryset, title=_("Issue prepaid tokens"), token=True)
+        if isinstance(confirmed, TemplateResponse):
+            return confirmed
+        issued: list[PrepaidToken] = []
         self._each(
             request,
             queryset,
-            lambda meter: services.prepaid_token_issue(
-                meter_id=meter.pk,
-                energy_kwh=int(request.POST["energy_kwh"]),
-                reason=request.POST["reason"],
-                actor=acting_user(request),
+            lambda meter: issued.append(
+                services.prepaid_token_issue(
+                    meter_id=meter.pk,
+                    energy_kwh=confirmed["energy_kwh"],
+                    reason=confirmed["reason"],
+                    actor=acting_user(request),
+                )
             ),
         )
+        # The person at the counter reads the token to the client: show it right away.
+        for token in issued:
+            self.message_user(
+                request,
+                _("%(serial)s: token %(token)s (%(kwh)d kWh)")
+                % {"serial": token.meter.serial, "token": token.token, "kwh": token.energy_kwh},
+                messages.SUCCESS,
+            )
         return None
 
     def has_switch_permission(self, request: HttpRequest) -> bool:

@@ -9,11 +9,14 @@ machine has no internet, and CI installs ``chromium`` with apt-get.
   aborted at once (and still recorded), so a forgotten CDN link fails fast and visibly;
 - ``browser_context_options``: keyword arguments of that context (viewport, JavaScript
   off…); override the fixture in a test module to change them;
-- ``assert_no_external_requests(urls, live_server_url)``: the check that goes with it.
+- ``assert_no_external_requests(urls, live_server_url)``: the check that goes with it;
+- ``screenshots``: the folder for a test's screenshots: ``$MWOLO_SCREENSHOTS_DIR`` when set
+  (for a person to look at), else the test's temporary directory.
 """
 
 import os
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -56,6 +59,13 @@ def browser() -> Iterator[Browser]:
             os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
         else:
             os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
+
+
+@pytest.fixture
+def screenshots(tmp_path: Path) -> Path:
+    folder = Path(os.environ.get("MWOLO_SCREENSHOTS_DIR") or tmp_path)
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
 
 
 @pytest.fixture

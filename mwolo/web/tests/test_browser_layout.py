@@ -1,11 +1,6 @@
-"""Every public page at phone and desktop width: nothing wider than the screen.
-
-Screenshots go to ``$MWOLO_SCREENSHOTS_DIR`` when set (for a person to look at), else to
-the test's temporary directory.
-"""
+"""Every public page at phone and desktop width: nothing wider than the screen."""
 
 import datetime as dt
-import os
 from pathlib import Path
 
 import pytest
@@ -20,13 +15,6 @@ from mwolo.web.tests.browser_steps import fill_the_form
 pytestmark = pytest.mark.browser
 
 WIDTHS = {"phone": 390, "desktop": 1280}
-
-
-@pytest.fixture
-def screenshots(tmp_path: Path) -> Path:
-    folder = Path(os.environ.get("MWOLO_SCREENSHOTS_DIR") or tmp_path)
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
 
 
 def agencies() -> list:
