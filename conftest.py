@@ -15,7 +15,12 @@ from django.conf import settings
 from django.core.cache import cache
 from django.core.management import call_command
 
-pytest_plugins = ["mwolo.core.testing.browser", "mwolo.core.testing.mqtt"]
+pytest_plugins = [
+    "mwolo.core.testing.browser",
+    "mwolo.core.testing.mqtt",
+    "mwolo.core.testing.operators",
+    "mwolo.core.testing.notifications",
+]
 
 _provinces_migration = importlib.import_module("mwolo.geo.migrations.0002_drc_provinces")
 

@@ -5,6 +5,13 @@ from rest_framework_simplejwt.views import TokenRefreshView
 
 from mwolo.accounts.api import MeView, TokenObtainView
 from mwolo.agencies.api import AgencyViewSet
+from mwolo.billing.api import (
+    BillingRunViewSet,
+    CreditNoteViewSet,
+    InvoiceViewSet,
+    StatementViewSet,
+    TariffViewSet,
+)
 from mwolo.crm.api import ClientViewSet, ConnectionRequestViewSet, SiteViewSet
 from mwolo.geo.api import CommuneViewSet, ProvinceViewSet, TerritoryViewSet
 
@@ -17,6 +24,11 @@ router.register("agencies", AgencyViewSet, basename="agency")
 router.register("clients", ClientViewSet, basename="client")
 router.register("sites", SiteViewSet, basename="site")
 router.register("connection-requests", ConnectionRequestViewSet, basename="connection-request")
+router.register("billing/invoices", InvoiceViewSet, basename="invoice")
+router.register("billing/credit-notes", CreditNoteViewSet, basename="credit-note")
+router.register("billing/runs", BillingRunViewSet, basename="billing-run")
+router.register("billing/statements", StatementViewSet, basename="statement")
+router.register("billing/tariffs", TariffViewSet, basename="tariff")
 
 urlpatterns: list[URLPattern | URLResolver] = [
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),

@@ -33,12 +33,25 @@ APP_SERVICES = ("migrate", "web", "worker", "beat", "headend")
 # Variables a production settings module reads but env.example leaves out, with the reason.
 NOT_IN_ENV_EXAMPLE = {
     "DJANGO_DEBUG": "production.py sets DEBUG = False whatever the environment says",
+    "SANDBOX_OPERATORS_PORT": "where `make run` starts the operator simulator",
 }
 # Settings modules that never run in production (the developer's and the test suite's).
 NON_PRODUCTION_SETTINGS = {"local.py", "test.py"}
 # Variables of the templates that hold a password or key: only placeholders may be committed.
 SECRET_VARIABLES = {
-    "env.example": {"DJANGO_SECRET_KEY", "EMAIL_HOST_PASSWORD"},
+    "env.example": {
+        "DJANGO_SECRET_KEY",
+        "EMAIL_HOST_PASSWORD",
+        "MPESA_CONSUMER_SECRET",
+        "MPESA_PASSKEY",
+        "MPESA_CALLBACK_SECRET",
+        "VODACOM_API_KEY",
+        "VODACOM_CALLBACK_SECRET",
+        "AIRTEL_CLIENT_SECRET",
+        "AIRTEL_CALLBACK_KEY",
+        "ORANGE_CLIENT_SECRET",
+        "ORANGE_MERCHANT_KEY",
+    },
     "compose.env.example": {"POSTGRES_PASSWORD", "REDIS_PASSWORD"},
 }
 # Services without a health check, and why.

@@ -41,6 +41,10 @@ def stack_env(tmp_path: Path) -> Iterator[dict[str, str]]:
         MWOLO_DEMO_PASSWORD=DEMO_PASSWORD,
         # make run's embedded broker, on a port of this run (not the CI pass's Mosquitto).
         MQTT_URL=f"mqtt://127.0.0.1:{_free_port()}",
+        # The sinks and the operator simulator too: a developer's `make run` may be up.
+        SANDBOX_SMTP_PORT=str(_free_port()),
+        SANDBOX_SMS_PORT=str(_free_port()),
+        SANDBOX_OPERATORS_PORT=str(_free_port()),
     )
     database = None
     if "DATABASE_URL" in os.environ:

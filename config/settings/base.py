@@ -53,6 +53,7 @@ LOCAL_APPS = [
     "mwolo.metering",
     "mwolo.billing",
     "mwolo.support",
+    "mwolo.notifications",
     "mwolo.web",
     "mwolo.demo",
 ]
@@ -170,6 +171,18 @@ EMAIL_BACKEND = env.str(
 )
 DEFAULT_FROM_EMAIL = env.str("DJANGO_DEFAULT_FROM_EMAIL", default="Mwolo Energy <noreply@mwolo.cd>")
 
+# --- Notifications (email and SMS to clients) ---------------------------------------------
+# Email goes through EMAIL_BACKEND above (SMTP, or an anymail backend in production).
+EMAIL_TIMEOUT = 30  # seconds; a failed send is retried later (notifications.services)
+# SMS go through Africa's Talking when both are set; otherwise they are logged and kept in
+# the outbox only (console backend), so no development machine texts anyone.
+AFRICASTALKING_USERNAME = env.str("AFRICASTALKING_USERNAME", default="")
+AFRICASTALKING_API_KEY = env.str("AFRICASTALKING_API_KEY", default="")
+# Sender id or short code approved by Africa's Talking; empty: the account's default.
+AFRICASTALKING_SENDER_ID = env.str("AFRICASTALKING_SENDER_ID", default="")
+AFRICASTALKING_API_URL = env.str("AFRICASTALKING_API_URL", default="https://api.africastalking.com")
+NOTIFICATIONS_SMS_TIMEOUT = 15  # seconds per request to the SMS gateway
+
 # --- Celery -------------------------------------------------------------------------------
 # Without CELERY_BROKER_URL the worker, beat and web exchange tasks through files under
 # var/broker: real processes, no server to install.
@@ -208,6 +221,79 @@ MQTT_URL = env.str("MQTT_URL", default="mqtt://127.0.0.1:11883")
 # Every topic starts with it (meter protocol v1: <prefix>/meters/<serial>/...).
 MQTT_TOPIC_PREFIX = env.str("MQTT_TOPIC_PREFIX", default="mwolo")
 
+# --- Mobile money (docs/payments.md) -----------------------------------------------------------
+# Each operator's address and merchant credentials. Without variables the adapters talk to
+# the operator simulator `make run` starts (sandbox.operators, which listens where
+# MOBILE_MONEY_SIMULATOR_URL says) with its sandbox accounts; production sets every value
+# (deploy/env.example). Timeouts are in seconds.
+_OPERATOR_SIMULATOR = env.str(
+    "MOBILE_MONEY_SIMULATOR_URL",
+    default=f"http://127.0.0.1:{env.int('SANDBOX_OPERATORS_PORT', default=18080)}",
+)
+# The simulator's Vodacom market key (sandbox/operators/vodacom_sandbox_key.pem holds the
+# private half); production uses the market's public key from the OpenAPI portal.
+_SANDBOX_VODACOM_PUBLIC_KEY = (
+    "MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEAlcILCv4lt70s6N95p8owLqdWqDN2sgQ+"
+    "Ycel2/tW43HkAs+IbVlKfyCNsV2x/2z7Z8J5EGmWhxHx2vuWH0vCDEAZwmVISB6eYZLRdUf67pPJ"
+    "qhh/0JrBXuB+IplMlE8IAckEh62wqf2LKFSLRoz/QziRTEoYnDx1n5LZ8/MLAB9x1sAPNtxvXcvL"
+    "d77Mva8YDx8QftOE+Adw5jggJ9pvroLG8xv4UNwTbaLZEC4V+6CEQs56vRPQzOEqIAyTzL2VzUSa"
+    "N1BM+a/D4cCw6ICIf7NOkjqrtV5G61uwq1XgIki39IDVBQRF0DxbvwfkjGCxhQQCJvChRdf5Z+sL"
+    "E3NYlwIDAQAB"
+)
+MOBILE_MONEY = {
+    "mpesa": {
+        "base_url": env.str("MPESA_BASE_URL", default=_OPERATOR_SIMULATOR),
+        "consumer_key": env.str("MPESA_CONSUMER_KEY", default="sandbox-mpesa-consumer-key"),
+        "consumer_secret": env.str(
+            "MPESA_CONSUMER_SECRET", default="sandbox-mpesa-consumer-secret"
+        ),
+        "shortcode": env.str("MPESA_SHORTCODE", default="174379"),
+        "passkey": env.str("MPESA_PASSKEY", default="sandbox-mpesa-passkey"),
+        # Daraja signs no callback: its URL ends with this secret segment.
+        "callback_secret": env.str(
+            "MPESA_CALLBACK_SECRET", default="sandbox-mpesa-callback-secret"
+        ),
+        "connect_timeout": 5,
+        "read_timeout": 30,
+    },
+    "vodacom": {
+        "base_url": env.str("VODACOM_BASE_URL", default=_OPERATOR_SIMULATOR),
+        # The first path segment: "sandbox" or "openapi" (production).
+        "environment": env.str("VODACOM_ENVIRONMENT", default="sandbox"),
+        "api_key": env.str("VODACOM_API_KEY", default="sandbox-vodacom-api-key"),
+        "public_key": env.str("VODACOM_PUBLIC_KEY", default=_SANDBOX_VODACOM_PUBLIC_KEY),
+        "service_provider_code": env.str("VODACOM_SERVICE_PROVIDER_CODE", default="000000"),
+        "origin": env.str("VODACOM_ORIGIN", default="*"),
+        # Vodacom signs no callback either: the registered result URL ends with this.
+        "callback_secret": env.str(
+            "VODACOM_CALLBACK_SECRET", default="sandbox-vodacom-callback-secret"
+        ),
+        "session_lifetime": 3600,
+        "connect_timeout": 5,
+        "read_timeout": 30,
+        # The C2B call answers only once the customer has typed the PIN (or given up).
+        "push_read_timeout": 180,
+    },
+    "airtel": {
+        "base_url": env.str("AIRTEL_BASE_URL", default=_OPERATOR_SIMULATOR),
+        "client_id": env.str("AIRTEL_CLIENT_ID", default="sandbox-airtel-client-id"),
+        "client_secret": env.str("AIRTEL_CLIENT_SECRET", default="sandbox-airtel-client-secret"),
+        # The key Airtel signs callbacks with (HMAC-SHA256).
+        "callback_key": env.str("AIRTEL_CALLBACK_KEY", default="sandbox-airtel-callback-key"),
+        "connect_timeout": 5,
+        "read_timeout": 30,
+    },
+    "orange": {
+        "base_url": env.str("ORANGE_BASE_URL", default=_OPERATOR_SIMULATOR),
+        "client_id": env.str("ORANGE_CLIENT_ID", default="sandbox-orange-client-id"),
+        "client_secret": env.str("ORANGE_CLIENT_SECRET", default="sandbox-orange-client-secret"),
+        "merchant_key": env.str("ORANGE_MERCHANT_KEY", default="sandbox-orange-merchant-key"),
+        "webpay_path": env.str("ORANGE_WEBPAY_PATH", default="/orange-money-webpay/cd/v1"),
+        "connect_timeout": 5,
+        "read_timeout": 30,
+    },
+}
+
 # --- REST API -----------------------------------------------------------------------------
 REST_FRAMEWORK = {
     # The token scheme first: its Bearer challenge turns "not logged in" into a 401.
@@ -236,6 +322,14 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # Several models have a "status" or a "kind": each choice set gets a name of its own.
+    "ENUM_NAME_OVERRIDES": {
+        "InvoiceStatusEnum": "mwolo.billing.models.Invoice.Status",
+        "BillingRunStatusEnum": "mwolo.billing.models.BillingRun.Status",
+        "ConnectionRequestStatusEnum": "mwolo.crm.models.ConnectionRequest.Status",
+        "InvoiceLineKindEnum": "mwolo.billing.models.InvoiceLine.Kind",
+        "PartyKindEnum": "mwolo.crm.models.PartyKind",
+    },
 }
 
 # --- Admin (Jazzmin) ----------------------------------------------------------------------
@@ -270,6 +364,8 @@ JAZZMIN_SETTINGS = {
         "geo.Territory": "fas fa-map-marked",
         "geo.Commune": "fas fa-map-pin",
         "auditlog.LogEntry": "fas fa-history",
+        "notifications.Notification": "fas fa-paper-plane",
+        "notifications.MessageTemplate": "fas fa-envelope-open-text",
     },
     "related_modal_active": False,
     "use_google_fonts_cdn": False,
@@ -290,6 +386,7 @@ AUDITLOG_INCLUDE_TRACKING_MODELS = (
     "geo.Province",
     "geo.Territory",
     "geo.Commune",
+    "notifications.MessageTemplate",
 )
 
 LOGGING = {
@@ -302,3 +399,25 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}, "axes": {"level": "WARNING"}},
 }
+
+# --- Documents ------------------------------------------------------------------------------
+# The issuer printed on invoices, credit notes, statements and receipts.
+MWOLO_COMPANY = {
+    "name": env.str("MWOLO_COMPANY_NAME", default="Mwolo Energy Systems SARL"),
+    "address_lines": env.list(
+        "MWOLO_COMPANY_ADDRESS", default=["12, boulevard du 30 Juin", "Gombe, Kinshasa"]
+    ),
+    "rccm": env.str("MWOLO_COMPANY_RCCM", default="CD/KNG/RCCM/24-B-01234"),
+    "national_id": env.str("MWOLO_COMPANY_NATIONAL_ID", default="01-83-N12345A"),
+    "tax_number": env.str("MWOLO_COMPANY_TAX_NUMBER", default="A2412345B"),
+    "phone": env.str("MWOLO_COMPANY_PHONE", default="+243 81 555 0000"),
+    "email": env.str("MWOLO_COMPANY_EMAIL", default="factures@mwolo.cd"),
+    "website": env.str("MWOLO_COMPANY_WEBSITE", default="www.mwolo.cd"),
+}
+# How clients may pay, printed on invoices: (method, merchant code or account, detail).
+MWOLO_PAYMENT_OPTIONS = [
+    ("vodacom", env.str("MWOLO_PAY_VODACOM", default="151515"), "*1122#"),
+    ("airtel", env.str("MWOLO_PAY_AIRTEL", default="161616"), "*501#"),
+    ("orange", env.str("MWOLO_PAY_ORANGE", default="171717"), "*144#"),
+    ("cash", "", ""),
+]

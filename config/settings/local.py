@@ -1,4 +1,4 @@
-"""Developer machine: `make run`. Embedded defaults, debug on, mail to the console."""
+"""Developer machine: `make run`. Embedded defaults, debug on, mail and SMS to local fakes."""
 
 from .base import *
 from .base import env
@@ -13,3 +13,20 @@ ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["127.0.0.1", "localhos
 WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = True
 STORAGES["staticfiles"] = {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}
+# Messages to clients go through the real delivery code to local stand-ins started by
+# `make run`: email to the SMTP sink (sandbox.smtp, one .eml file per message under
+# var/mail/), SMS to the Africa's Talking fake (sandbox.sms, var/sms/). Each reads the same
+# variables to know where to listen.
+EMAIL_BACKEND = env.str(
+    "DJANGO_EMAIL_BACKEND", default="django.core.mail.backends.smtp.EmailBackend"
+)
+EMAIL_HOST = env.str("EMAIL_HOST", default="127.0.0.1")
+# The sinks `make run` starts (Procfile), on SANDBOX_*_PORT.
+EMAIL_PORT = env.int("EMAIL_PORT", default=env.int("SANDBOX_SMTP_PORT", default=11025))
+EMAIL_USE_TLS = False
+AFRICASTALKING_USERNAME = env.str("AFRICASTALKING_USERNAME", default="sandbox")
+AFRICASTALKING_API_KEY = env.str("AFRICASTALKING_API_KEY", default="local-fake-key")
+AFRICASTALKING_API_URL = env.str(
+    "AFRICASTALKING_API_URL",
+    default=f"http://127.0.0.1:{env.int('SANDBOX_SMS_PORT', default=11026)}",
+)

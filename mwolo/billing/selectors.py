@@ -1,14 +1,29 @@
-"""Which tariff applies, and what a currency is worth, on a given day."""
+"""Reads of billing: the tariff of a day, exchange rates, balances and statements."""
 
 import datetime as dt
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
 from decimal import Decimal
+from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo
 
+from django.core.exceptions import ValidationError
+from django.db.models import QuerySet, Sum
 from django.utils.translation import gettext as _
 
+from mwolo.core import clock
 from mwolo.core.exceptions import ApplicationError
+from mwolo.core.permissions import visible_to
+from mwolo.crm.models import Client
 
-from .models import Currency, ExchangeRate, Tariff
+from .models import AccountEntry, Currency, ExchangeRate, Invoice, Tariff
 from .pricing import Band
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import AnonymousUser
+
+    from mwolo.accounts.models import User
 
 RATE_VALIDITY = dt.timedelta(days=7)  # an older rate is too far from the market
 
@@ -44,3 +59,113 @@ def amount_in(*, amount: Decimal, currency: str, target: str, on: dt.date) -> De
         )
     per_usd = rate.cdf_per_usd
     return amount * per_usd if currency == Currency.USD else amount / per_usd
+
+
+# --- Accounts ------------------------------------------------------------------------------
+
+
+def client_balances(*, client_id: int) -> dict[str, Decimal]:
+    """What a client owes, per currency (negative: credit in their favour), from entries."""
+    return {
+        row["currency"]: row["balance"]
+        for row in AccountEntry.objects.filter(client_id=client_id)
+        .values("currency")
+        .annotate(balance=Sum("amount"))
+        .order_by("currency")
+    }
+
+
+def invoices_open_amounts(*, invoice_ids: Iterable[int]) -> dict[int, Decimal]:
+    """What is left to pay on each invoice: its total less its credit notes and payments."""
+    ids = list(invoice_ids)
+    settled: dict[int, Decimal] = defaultdict(Decimal)
+    for invoice_id, amount in (
+        AccountEntry.objects.filter(invoice_id__in=ids)
+        .exclude(kind=AccountEntry.Kind.INVOICE)
+        .values("invoice_id")
+        .annotate(amount=Sum("amount"))
+        .values_list("invoice_id", "amount")
+    ):
+        settled[invoice_id] = -amount
+    return {
+        invoice_id: total - settled[invoice_id]
+        for invoice_id, total in Invoice.objects.filter(pk__in=ids).values_list("pk", "total")
+    }
+
+
+@dataclass(frozen=True)
+class StatementLine:
+    booked_at: dt.datetime
+    kind: str
+    reference: str
+    debit: Decimal
+    credit: Decimal
+    balance: Decimal
+
+
+@dataclass(frozen=True)
+class Statement:
+    client: Client
+    currency: str
+    start: dt.date
+    end: dt.date
+    opening: Decimal
+    lines: list[StatementLine]
+
+    @property
+    def closing(self) -> Decimal:
+        return self.lines[-1].balance if self.lines else self.opening
+
+
+def client_statement(*, client: Client, currency: str, start: dt.date, end: dt.date) -> Statement:
+    """A client's account in one currency from ``start`` to ``end`` (days in their agency's
+    zone, both included): the balance before, every entry with the running balance."""
+    if end < start:
+        raise ValidationError({"end": _("The end of the statement comes before its start.")})
+    zone = ZoneInfo(client.agency.time_zone)
+    since = dt.datetime.combine(start, dt.time(), tzinfo=zone)
+    until = dt.datetime.combine(end + dt.timedelta(days=1), dt.time(), tzinfo=zone)
+    entries = AccountEntry.objects.filter(client=client, currency=currency)
+    opening = entries.filter(booked_at__lt=since).aggregate(total=Sum("amount"))["total"]
+    balance = opening or Decimal(0)
+    lines = []
+    for entry in entries.filter(booked_at__gte=since, booked_at__lt=until).order_by(
+        "booked_at", "pk"
+    ):
+        balance += entry.amount
+        lines.append(
+            StatementLine(
+                booked_at=entry.booked_at,
+                kind=entry.kind,
+                reference=entry.reference,
+                debit=entry.amount if entry.amount > 0 else Decimal(0),
+                credit=-entry.amount if entry.amount < 0 else Decimal(0),
+                balance=balance,
+            )
+        )
+    return Statement(
+        client=client,
+        currency=currency,
+        start=start,
+        end=end,
+        opening=opening or Decimal(0),
+        lines=lines,
+    )
+
+
+def invoices_visible(user: "User | AnonymousUser") -> QuerySet[Invoice]:
+    """The invoices ``user`` may see: drafts only for those who may issue them."""
+    invoices = visible_to(Invoice.objects.all(), user)
+    if not user.has_perm("billing.issue_invoice"):
+        invoices = invoices.exclude(status=Invoice.Status.DRAFT)
+    return invoices
+
+
+def tariffs_published(*, today: dt.date | None = None) -> QuerySet[Tariff]:
+    """Tariffs in force today and those announced for later, with their bands."""
+    today = today or clock.today("Africa/Kinshasa")
+    return (
+        Tariff.objects.exclude(valid_to__lt=today)
+        .prefetch_related("bands")
+        .order_by("category", "valid_from")
+    )

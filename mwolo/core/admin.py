@@ -61,3 +61,16 @@ class ScopedModelAdmin(AuditlogHistoryAdminMixin, admin.ModelAdmin):
         opts = self.model._meta
         url = reverse(f"admin:{opts.app_label}_{opts.model_name}_auditlog", args=[obj.pk])
         return format_html('<a href="{}">{}</a>', url, _("see"))
+
+
+class ReadOnlyAdmin(ScopedModelAdmin):
+    """Records written only by the platform: staff read them, never edit them."""
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False

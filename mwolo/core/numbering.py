@@ -13,19 +13,30 @@ from django.db.models import F
 from .models import Sequence
 
 
-def sequence_next(*, key: str) -> int:
-    """Next value of the counter ``key`` (1 for a new counter). Needs an open transaction."""
+def sequence_reserve(*, key: str, count: int) -> int:
+    """Take the next ``count`` values of the counter ``key`` at once; returns the first.
+
+    For documents issued in bulk (a billing run): one counter update for the whole batch.
+    Needs an open transaction, like ``sequence_next``.
+    """
     if not transaction.get_connection().in_atomic_block:
-        raise RuntimeError("sequence_next must run inside the issuing transaction")
-    updated = Sequence.objects.filter(key=key).update(last_value=F("last_value") + 1)
+        raise RuntimeError("sequence numbers must be taken inside the issuing transaction")
+    if count < 1:
+        raise ValueError("count must be at least 1")
+    updated = Sequence.objects.filter(key=key).update(last_value=F("last_value") + count)
     if not updated:
         try:
             with transaction.atomic():
-                Sequence.objects.create(key=key, last_value=1)
+                Sequence.objects.create(key=key, last_value=count)
         except IntegrityError:
-            # Another transaction created it first: take the next value after theirs.
-            Sequence.objects.filter(key=key).update(last_value=F("last_value") + 1)
-    return Sequence.objects.values_list("last_value", flat=True).get(key=key)
+            # Another transaction created it first: take the values after theirs.
+            Sequence.objects.filter(key=key).update(last_value=F("last_value") + count)
+    return Sequence.objects.values_list("last_value", flat=True).get(key=key) - count + 1
+
+
+def sequence_next(*, key: str) -> int:
+    """Next value of the counter ``key`` (1 for a new counter). Needs an open transaction."""
+    return sequence_reserve(key=key, count=1)
 
 
 def formatted_number(*, prefix: str, key: str, width: int = 6) -> str:

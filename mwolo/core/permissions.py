@@ -102,6 +102,26 @@ _METERS_READ = [
     "metering.view_prepaidtoken",
 ]
 _TARIFFS_READ = ["billing.view_tariff", "billing.view_tariffband", "billing.view_exchangerate"]
+# The outbox (what was sent to a client, and how it went) and the texts it is made from.
+_MESSAGES_READ = [
+    "notifications.view_notification",
+    "notifications.view_notificationattachment",
+    "notifications.view_messagetemplate",
+]
+_INVOICES_READ = [
+    "billing.view_invoice",
+    "billing.view_invoiceline",
+    "billing.view_creditnote",
+    "billing.view_accountentry",
+]
+_BILLING_WORK = [
+    *_INVOICES_READ,
+    "billing.view_billingrun",
+    "billing.add_billingrun",
+    "billing.issue_invoice",
+    "billing.review_invoice",
+    "billing.add_creditnote",
+]
 
 # Permissions per role ("app_label.codename"). The administrator role gets every permission.
 ROLE_PERMISSIONS: dict[Role, list[str]] = {
@@ -130,6 +150,9 @@ ROLE_PERMISSIONS: dict[Role, list[str]] = {
         "support.add_workorder",
         "support.change_workorder",
         *_TARIFFS_READ,
+        *_BILLING_WORK,
+        *_MESSAGES_READ,
+        "notifications.retry_notification",
     ],
     Role.BILLING_AGENT: [
         *_GEO_READ,
@@ -140,6 +163,14 @@ ROLE_PERMISSIONS: dict[Role, list[str]] = {
         *_TARIFFS_READ,
         "billing.add_exchangerate",
         "billing.change_exchangerate",
+        "billing.add_tariff",
+        "billing.change_tariff",
+        "billing.add_tariffband",
+        "billing.change_tariffband",
+        "billing.delete_tariffband",
+        *_BILLING_WORK,
+        *_MESSAGES_READ,
+        "notifications.retry_notification",
     ],
     Role.CASHIER: [
         *_GEO_READ,
@@ -147,6 +178,8 @@ ROLE_PERMISSIONS: dict[Role, list[str]] = {
         *_METERS_READ,
         "metering.issue_token",
         *_TARIFFS_READ,
+        *_INVOICES_READ,
+        "notifications.view_notification",
     ],
     Role.TECHNICIAN: [
         *_GEO_READ,
@@ -167,6 +200,9 @@ ROLE_PERMISSIONS: dict[Role, list[str]] = {
         *_METERS_READ,
         "support.view_workorder",
         "support.add_workorder",
+        *_INVOICES_READ,
+        *_MESSAGES_READ,
+        "notifications.retry_notification",
     ],
     Role.HR_OFFICER: [*_GEO_READ, "agencies.view_agency", "accounts.view_user"],
     Role.CLIENT: [
@@ -175,6 +211,8 @@ ROLE_PERMISSIONS: dict[Role, list[str]] = {
         "metering.view_meter",
         "metering.view_meterreading",
         "metering.view_prepaidtoken",
+        *_INVOICES_READ,
+        "notifications.view_notification",
     ],
 }
 

@@ -13,6 +13,7 @@ from import_export.admin import ExportMixin
 
 from mwolo.core.admin import ScopedModelAdmin, acting_user
 from mwolo.core.exceptions import ApplicationError
+from mwolo.notifications.admin import client_timeline_context
 
 from . import services
 from .models import Client, ConnectionRequest, Site
@@ -73,9 +74,22 @@ class ClientAdmin(ExportMixin, ScopedModelAdmin):
         (_("Portal"), {"fields": ["user", "created_at", "updated_at"]}),
     ]
 
+    # The page ends with the messages sent to the client (their timeline).
+    change_form_template = "notifications/admin/client_change_form.html"
+
     @admin.display(description=_("name"), ordering="last_name")
     def display_name(self, client: Client) -> str:
         return client.display_name
+
+    def change_view(
+        self,
+        request: HttpRequest,
+        object_id: str,
+        form_url: str = "",
+        extra_context: dict[str, Any] | None = None,
+    ) -> HttpResponse:
+        extra_context = {**(extra_context or {}), **client_timeline_context(request, object_id)}
+        return super().change_view(request, object_id, form_url, extra_context)
 
     def save_model(self, request: HttpRequest, obj: Client, form: Any, change: bool) -> None:
         services.client_save(client=obj, actor=acting_user(request))

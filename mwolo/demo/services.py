@@ -38,7 +38,8 @@ from django.utils.translation import gettext as _
 from mwolo.accounts.models import User
 from mwolo.accounts.services import employee_create, roles_sync
 from mwolo.agencies.models import Agency, OpeningHours
-from mwolo.billing.models import ExchangeRate, Tariff
+from mwolo.billing import services as billing
+from mwolo.billing.models import ExchangeRate, Invoice, Tariff
 from mwolo.billing.services import tariff_save
 from mwolo.core import clock
 from mwolo.core.exceptions import ApplicationError
@@ -724,6 +725,21 @@ class _Seeder:
         for start in range(0, len(history), 100):
             metering.telemetry_ingest(messages=history[start : start + 100])
 
+    # Invoices
+
+    def invoices_ensure(self, site_keys: list[str]) -> None:
+        """Last month's invoices of the demo's postpaid sites, issued (others' sites are
+        never billed here; a second seed finds them issued and changes nothing)."""
+        first_of_month = clock.today("Africa/Kinshasa").replace(day=1)
+        period = (first_of_month - dt.timedelta(days=1)).replace(day=1)
+        site_ids = [site_id for key in site_keys if (site_id := self.ledger.object_id(key, Site))]
+        billing.invoices_draft(period=period, site_ids=site_ids)
+        ours = Invoice.objects.filter(site_id__in=site_ids, period=period)
+        drafts = ours.filter(status=Invoice.Status.DRAFT).values_list("pk", flat=True)
+        issued = billing.invoices_issue(invoice_ids=list(drafts), actor=None).issued
+        self.summary.present["invoices"] += ours.exclude(status=Invoice.Status.DRAFT).count()
+        self.summary.created["invoices"] += issued
+
     # Clients and sites
 
     def client_ensure(self, spec: ClientSpec, *, user: User | None = None) -> int:
@@ -882,6 +898,7 @@ def demo_seed(*, client_count: int = data.DEFAULT_CLIENT_COUNT, password: str) -
         sites = [site for client in [portal_client_spec(), *clients] for site in client.sites]
         seeder.meters_ensure([site.key for site in sites])
         seeder.tariffs_ensure()
+        seeder.invoices_ensure([site.key for site in sites])
         for request in request_specs():
             seeder.request_ensure(request)
         seeder.passwords_set()
@@ -900,6 +917,7 @@ SUMMARY_KINDS = (
     "connection requests",
     "meters",
     "tariffs",
+    "invoices",
 )
 
 

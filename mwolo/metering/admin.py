@@ -9,7 +9,7 @@ from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.utils.translation import gettext_lazy as _
 
-from mwolo.core.admin import ScopedModelAdmin, acting_user
+from mwolo.core.admin import ReadOnlyAdmin, ScopedModelAdmin, acting_user
 from mwolo.core.exceptions import ApplicationError
 
 from . import services
@@ -23,19 +23,6 @@ from .models import (
     PrepaidToken,
     Relay,
 )
-
-
-class ReadOnlyAdmin(ScopedModelAdmin):
-    """Records written only by the platform: staff read them, never edit them."""
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
 
 class InstallationInline(admin.TabularInline):

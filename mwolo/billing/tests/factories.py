@@ -1,11 +1,17 @@
 import datetime as dt
 from collections.abc import Sequence
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
+from mwolo.agencies.models import Agency
 from mwolo.billing.models import Tariff
 from mwolo.billing.pricing import Band
 from mwolo.billing.services import tariff_save
-from mwolo.crm.models import SiteCategory
+from mwolo.crm.models import Site, SiteCategory
+from mwolo.crm.tests.factories import SiteFactory
+from mwolo.metering.models import MeterReading
+from mwolo.metering.services import readings_record
+from mwolo.metering.tests.factories import installed_meter
 
 # A residential block tariff in CDF: the first 50 kWh of the month cheap, the rest dearer.
 RESIDENTIAL_BANDS: Sequence[Band] = ((Decimal(50), Decimal(100)), (None, Decimal(200)))
@@ -19,6 +25,8 @@ def tariff(
     bands: Sequence[Band] = RESIDENTIAL_BANDS,
     valid_from: dt.date = dt.date(2026, 1, 1),
     valid_to: dt.date | None = None,
+    fixed: Decimal = Decimal(2500),
+    **fields: object,
 ) -> Tariff:
     return tariff_save(
         tariff=Tariff(
@@ -26,10 +34,44 @@ def tariff(
             name=f"Tarif {code}",
             category=category,
             currency=currency,
-            fixed_monthly_charge=Decimal(2500),
+            fixed_monthly_charge=fixed,
             valid_from=valid_from,
             valid_to=valid_to,
+            **fields,
         ),
         bands=bands,
         actor=None,
     )
+
+
+KINSHASA = ZoneInfo("Africa/Kinshasa")
+OCTOBER = dt.date(2026, 10, 1)
+
+
+def local(day: str, time: str = "12:00") -> dt.datetime:
+    """A moment in Kinshasa: ``local("2026-10-31", "23:00")``."""
+    return dt.datetime.fromisoformat(f"{day}T{time}").replace(tzinfo=KINSHASA)
+
+
+def metered_site(
+    *,
+    agency: Agency | None = None,
+    readings: Sequence[tuple[dt.datetime, str]] = (),
+    installed_at: dt.datetime | None = None,
+    register: str = "1000",
+    category: str = SiteCategory.RESIDENTIAL,
+    prepaid: bool = False,
+) -> Site:
+    """A site with a meter installed (by default in August) and these readings."""
+    site = SiteFactory(category=category, **({"agency": agency} if agency else {}))
+    meter = installed_meter(
+        site, register=register, at=installed_at or local("2026-08-01", "09:00"), prepaid=prepaid
+    )
+    if readings:
+        readings_record(
+            meter_id=meter.pk,
+            readings=[(at, Decimal(kwh)) for at, kwh in readings],
+            source=MeterReading.Source.TECHNICIAN,
+            actor=None,
+        )
+    return site

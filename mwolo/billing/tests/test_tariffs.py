@@ -77,6 +77,9 @@ def band_form(**overrides) -> dict:
         "currency": "CDF",
         "fixed_monthly_charge": "2500",
         "vat_rate": "0.16",
+        "social_ceiling_kwh": "",
+        "social_price_per_kwh": "",
+        "payment_terms_days": "15",
         "valid_from": "2026-01-01",
         "valid_to": "",
         "bands-TOTAL_FORMS": "2",
@@ -136,10 +139,29 @@ def test_an_overlapping_tariff_is_refused_in_the_admin_too(client):
 
 @pytest.mark.parametrize(
     ("role", "status"),
-    [(Role.CASHIER, 200), (Role.BILLING_AGENT, 200), (Role.TECHNICIAN, 403)],
+    [(Role.CASHIER, 200), (Role.AGENCY_MANAGER, 200), (Role.TECHNICIAN, 403)],
 )
 def test_who_sees_the_tariffs(client, role, status):
     client.force_login(EmployeeFactory(role=role))
     assert client.get(reverse("admin:billing_tariff_changelist")).status_code == status
     assert client.post(reverse("admin:billing_tariff_add"), band_form()).status_code == 403
+    assert not Tariff.objects.exists()
+
+
+def test_billing_agents_manage_the_tariffs(client):
+    client.force_login(EmployeeFactory(role=Role.BILLING_AGENT))
+
+    response = client.post(reverse("admin:billing_tariff_add"), band_form())
+
+    assert response.status_code == 302
+    assert Tariff.objects.get().code == "RES-2026"
+
+
+def test_a_social_tranche_needs_its_ceiling_and_its_price(client):
+    client.force_login(AdministratorFactory())
+
+    response = client.post(reverse("admin:billing_tariff_add"), band_form(social_ceiling_kwh="30"))
+
+    assert response.status_code == 200
+    assert "plafond et son prix" in response.content.decode()
     assert not Tariff.objects.exists()

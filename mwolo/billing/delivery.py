@@ -1,0 +1,340 @@
+"""Invoice, credit note and statement documents: what the records print as, and sending them.
+
+The renderers (``documents``) take plain dataclasses; this module fills them from the
+records, stores the PDFs in private storage and hands issued invoices to the notification
+service. Delivery runs after the issuing transaction (Celery), and is idempotent: a PDF is
+rendered once unless asked again, and each invoice's notice has its own idempotency key.
+"""
+
+import datetime as dt
+import io
+from collections.abc import Sequence
+from decimal import Decimal
+
+from django.conf import settings
+from django.core.files.base import ContentFile
+from django.db.models import Prefetch
+from django.db.models.fields.files import FieldFile
+from django.utils import translation
+from django.utils.translation import gettext as _
+
+from mwolo.agencies.models import Agency, OpeningHours
+from mwolo.agencies.selectors import agency_opening_days
+from mwolo.core import clock
+from mwolo.core.pdf import Company, local_date
+from mwolo.crm.models import Client, Site
+from mwolo.notifications.services import Attachment, notification_send
+
+from . import documents
+from .models import CreditNote, ExchangeRate, Invoice, InvoiceLine
+from .selectors import RATE_VALIDITY, Statement, client_balances, invoices_open_amounts
+
+_LINE_KINDS = {
+    InvoiceLine.Kind.FIXED: documents.LineKind.FIXED_CHARGE,
+    InvoiceLine.Kind.ENERGY: documents.LineKind.ENERGY,
+    InvoiceLine.Kind.SOCIAL: documents.LineKind.SOCIAL,
+    InvoiceLine.Kind.ADJUSTMENT: documents.LineKind.ADJUSTMENT,
+}
+
+
+def company() -> Company:
+    """The issuer printed on every document (``MWOLO_COMPANY`` in the settings)."""
+    values = settings.MWOLO_COMPANY
+    return Company(**{**values, "address_lines": tuple(values["address_lines"])})
+
+
+def payment_options() -> tuple[documents.PaymentOption, ...]:
+    """How clients may pay, as printed on invoices (``MWOLO_PAYMENT_OPTIONS``)."""
+    return tuple(
+        documents.PaymentOption(
+            method=documents.PaymentMethod(method), account=account, detail=detail
+        )
+        for method, account, detail in settings.MWOLO_PAYMENT_OPTIONS
+    )
+
+
+def _address(place: Client | Site | Agency) -> tuple[str, ...]:
+    """The street line, then the commune and the city (once when they share a name)."""
+    names = [place.commune.name if place.commune else "", place.territory.name]
+    places = ", ".join(dict.fromkeys(name for name in names if name))
+    return tuple(line for line in (place.address_line, places) if line)
+
+
+def _client_info(client: Client) -> documents.ClientInfo:
+    return documents.ClientInfo(
+        name=client.display_name,
+        number=client.number,
+        address_lines=_address(client),
+        phone=str(client.phone or ""),
+        email=client.email,
+    )
+
+
+def _hours(agency: Agency) -> str:
+    names = dict(OpeningHours.Weekday.choices)
+    parts = []
+    for days in agency_opening_days(agency):
+        if days.is_closed:
+            continue
+        span = str(names[days.first])[:3]
+        if not days.is_single_day:
+            span += f"–{str(names[days.last])[:3]}"
+        slots = ", ".join(f"{opens:%H:%M}–{closes:%H:%M}" for opens, closes in days.slots)
+        parts.append(f"{span} {slots}")
+    return " · ".join(parts)
+
+
+def _agency_info(agency: Agency) -> documents.AgencyInfo:
+    return documents.AgencyInfo(
+        name=agency.name,
+        address_lines=_address(agency),
+        phone=str(agency.phone or ""),
+        opening_hours=_hours(agency),
+    )
+
+
+def _rate(on: dt.date) -> documents.ExchangeRate | None:
+    rate = ExchangeRate.objects.filter(day__lte=on, day__gt=on - RATE_VALIDITY).first()
+    return documents.ExchangeRate(cdf_per_usd=rate.cdf_per_usd, on=rate.day) if rate else None
+
+
+def _period_end(period: dt.date) -> dt.date:
+    following = dt.date(period.year + period.month // 12, period.month % 12 + 1, 1)
+    return following - dt.timedelta(days=1)
+
+
+def _meter_info(invoice: Invoice) -> documents.MeterInfo | None:
+    if invoice.meter is None or invoice.previous_reading_kwh is None:
+        return None
+    zone = invoice.agency.time_zone
+    previous_at = invoice.previous_reading_at or clock.now()
+    current = invoice.current_reading_kwh
+    estimated = current is None
+    if current is None:  # printed as the index the estimate amounts to
+        current = invoice.previous_reading_kwh + invoice.consumption_kwh
+    current_on = (
+        _period_end(invoice.period)
+        if estimated or invoice.current_reading_at is None
+        else local_date(invoice.current_reading_at, zone)
+    )
+    return documents.MeterInfo(
+        serial=invoice.meter.serial,
+        previous_reading_kwh=invoice.previous_reading_kwh,
+        previous_reading_date=local_date(previous_at, zone),
+        current_reading_kwh=current,
+        current_reading_date=current_on,
+        consumption_kwh=invoice.consumption_kwh,
+        estimated=invoice.estimated,
+    )
+
+
+def _lines(invoice: Invoice) -> tuple[documents.InvoiceLine, ...]:
+    lines = tuple(
+        documents.InvoiceLine(
+            kind=_LINE_KINDS[InvoiceLine.Kind(line.kind)],
+            amount=line.amount,
+            kwh=line.quantity if line.kind != InvoiceLine.Kind.FIXED else None,
+            unit_price=line.unit_price,
+            band_from_kwh=line.band_from_kwh,
+            band_to_kwh=line.band_to_kwh,
+        )
+        for line in invoice.lines.all()
+    )
+    # A month with no charge at all still prints what was used: nothing.
+    return lines or (
+        documents.InvoiceLine(kind=documents.LineKind.ENERGY, amount=Decimal(0), kwh=Decimal(0)),
+    )
+
+
+def _invoices(ids: Sequence[int]) -> list[Invoice]:
+    return list(
+        Invoice.objects.filter(pk__in=ids)
+        .select_related(
+            "client__commune",
+            "client__territory",
+            "site__commune",
+            "site__territory",
+            "agency__province",
+            "agency__commune",
+            "agency__territory",
+            "meter",
+            "tariff",
+        )
+        .prefetch_related(
+            "lines",
+            Prefetch(
+                "agency__opening_hours",
+                queryset=OpeningHours.objects.order_by("weekday", "opens_at"),
+            ),
+        )
+    )
+
+
+def invoice_document(invoice: Invoice) -> documents.InvoiceDocument:
+    """What ``invoice`` prints: its lines, its readings and where the client stands."""
+    if invoice.status == Invoice.Status.DRAFT:
+        raise ValueError("a draft has no document")
+    issue_date = invoice.issue_date or clock.today()
+    open_amount = invoices_open_amounts(invoice_ids=[invoice.pk])[invoice.pk]
+    balance = client_balances(client_id=invoice.client_id).get(invoice.currency, Decimal(0))
+    elsewhere = balance - open_amount  # what the client owes (or is owed) on other documents
+    return documents.InvoiceDocument(
+        company=company(),
+        number=invoice.number,
+        issue_date=issue_date,
+        due_date=invoice.due_date or issue_date,
+        period_start=invoice.period,
+        period_end=_period_end(invoice.period),
+        client=_client_info(invoice.client),
+        site=documents.SiteInfo(
+            reference=invoice.site.reference,
+            address_lines=_address(invoice.site),
+            category=invoice.site.category,
+        ),
+        agency=_agency_info(invoice.agency),
+        meter=_meter_info(invoice),
+        lines=_lines(invoice),
+        currency=invoice.currency,
+        subtotal=invoice.subtotal,
+        vat_rate=invoice.tariff.vat_rate if invoice.tariff else Decimal(0),
+        vat_amount=invoice.vat_amount,
+        total=invoice.total,
+        previous_balance=elsewhere if elsewhere > 0 else None,
+        client_credit=-elsewhere if elsewhere < 0 else None,
+        amount_paid=invoice.total - open_amount if open_amount != invoice.total else None,
+        balance_due=balance if balance != invoice.total else None,
+        exchange_rate=_rate(issue_date),
+        payment_reference=invoice.number,
+        payment_options=payment_options(),
+        qr_payload=f"MWOLO:{invoice.number}:{invoice.total}:{invoice.currency}",
+    )
+
+
+def _store(field: FieldFile, name: str, content: bytes) -> None:
+    if field.name:
+        field.storage.delete(field.name)
+    field.save(name, ContentFile(content), save=False)
+
+
+def invoice_pdf(*, invoice_id: int, regenerate: bool = False) -> FieldFile:
+    """The stored PDF of an issued invoice, rendered now if it has none (or when asked)."""
+    (invoice,) = _invoices([invoice_id])
+    if not invoice.pdf or regenerate:
+        language = invoice.client.preferred_language
+        with translation.override(language):
+            content = documents.render_invoice(invoice_document(invoice), language=language)
+        _store(invoice.pdf, f"{invoice.number}.pdf", content)
+        Invoice.objects.filter(pk=invoice.pk).update(pdf=invoice.pdf.name)
+    return invoice.pdf
+
+
+def invoices_deliver(*, invoice_ids: Sequence[int]) -> int:
+    """Render and store each issued invoice's PDF, then send the client their notice with it
+    (the notification service picks email or SMS). Safe to run again: returns how many
+    notices were new."""
+    sent = 0
+    for invoice in _invoices(invoice_ids):
+        if invoice.status == Invoice.Status.DRAFT:
+            continue
+        pdf = invoice_pdf(invoice_id=invoice.pk)
+        with pdf.open("rb") as stored:
+            content = stored.read()
+        document = invoice_document(invoice)
+        messages = notification_send(
+            client=invoice.client,
+            event="invoice_issued",
+            context={
+                "invoice_number": invoice.number,
+                "period_start": document.period_start,
+                "period_end": document.period_end,
+                "amount_due": document.amount_due,
+                "currency": invoice.currency,
+                "due_date": document.due_date,
+                "payment_reference": invoice.number,
+            },
+            attachments=[Attachment(filename=f"{invoice.number}.pdf", content=content)],
+            related=invoice,
+            idempotency_key=f"invoice_issued:{invoice.pk}",
+        )
+        sent += bool(messages)
+    return sent
+
+
+def credit_note_document(note: CreditNote) -> documents.CreditNoteDocument:
+    invoice = note.invoice
+    vat_rate = invoice.tariff.vat_rate if invoice.tariff else Decimal(0)
+    with translation.override(note.client.preferred_language):
+        label = _("Credit on invoice %s") % invoice.number
+    return documents.CreditNoteDocument(
+        company=company(),
+        number=note.number,
+        issue_date=note.issue_date,
+        invoice_number=invoice.number,
+        invoice_date=invoice.issue_date or note.issue_date,
+        reason=note.reason,
+        client=_client_info(note.client),
+        lines=(
+            documents.InvoiceLine(
+                kind=documents.LineKind.ADJUSTMENT, amount=note.subtotal, description=label
+            ),
+        ),
+        currency=note.currency,
+        subtotal=note.subtotal,
+        vat_rate=vat_rate,
+        vat_amount=note.vat_amount,
+        total=note.total,
+        agency=_agency_info(note.agency),
+    )
+
+
+def credit_note_pdf(*, credit_note_id: int, regenerate: bool = False) -> FieldFile:
+    """The stored PDF of a credit note, rendered now if it has none (or when asked)."""
+    note = CreditNote.objects.select_related(
+        "invoice__tariff",
+        "client__commune",
+        "client__territory",
+        "agency__commune",
+        "agency__territory",
+    ).get(pk=credit_note_id)
+    if not note.pdf or regenerate:
+        language = note.client.preferred_language
+        with translation.override(language):
+            content = documents.render_credit_note(credit_note_document(note), language=language)
+        _store(note.pdf, f"{note.number}.pdf", content)
+        CreditNote.objects.filter(pk=note.pk).update(pdf=note.pdf.name)
+    return note.pdf
+
+
+def credit_note_deliver(*, credit_note_id: int) -> None:
+    credit_note_pdf(credit_note_id=credit_note_id)
+
+
+def statement_pdf(*, statement: Statement) -> io.BytesIO:
+    """A statement of account as a PDF (rendered on request, never stored)."""
+    client = statement.client
+    zone = client.agency.time_zone
+    with translation.override(client.preferred_language):
+        agency = _agency_info(client.agency)
+    document = documents.StatementDocument(
+        company=company(),
+        client=_client_info(client),
+        period_start=statement.start,
+        period_end=statement.end,
+        issue_date=clock.today(zone),
+        currency=statement.currency,
+        opening_balance=statement.opening,
+        entries=tuple(
+            documents.StatementEntry(
+                date=local_date(line.booked_at, zone),
+                kind=documents.EntryKind(line.kind),
+                reference=line.reference,
+                debit=line.debit,
+                credit=line.credit,
+            )
+            for line in statement.lines
+        ),
+        agency=agency,
+    )
+    with translation.override(client.preferred_language):
+        content = documents.render_statement(document, language=client.preferred_language)
+    return io.BytesIO(content)

@@ -1,0 +1,41 @@
+"""Celery tasks of billing: each takes ids and calls a service (see ``services``)."""
+
+from collections.abc import Sequence
+
+from celery import shared_task
+
+from mwolo.accounts.models import User
+
+from . import delivery, services
+
+
+@shared_task(name="billing.run_draft_chunk", acks_late=True)
+def billing_run_draft_chunk(run_id: int, index: int) -> dict[str, int]:
+    report = services.billing_run_draft_chunk(run_id=run_id, index=index)
+    if report.run_drafted:
+        billing_run_issue_when_asked(run_id)
+    return {"drafted": report.drafted, "flagged": report.flagged, "kept": report.kept}
+
+
+def billing_run_issue_when_asked(run_id: int) -> None:
+    run = services.BillingRun.objects.get(pk=run_id)
+    if run.issue_when_drafted:
+        for index in range(len(run.chunks)):
+            billing_run_issue_chunk.delay(run_id, index, run.created_by_id)
+
+
+@shared_task(name="billing.run_issue_chunk", acks_late=True)
+def billing_run_issue_chunk(run_id: int, index: int, actor_id: int | None) -> dict[str, int]:
+    actor = User.objects.get(pk=actor_id) if actor_id else None
+    report = services.billing_run_issue_chunk(run_id=run_id, index=index, actor=actor)
+    return {"issued": report.issued, "held": report.held}
+
+
+@shared_task(name="billing.invoices_deliver", acks_late=True)
+def invoices_deliver(invoice_ids: Sequence[int]) -> int:
+    return delivery.invoices_deliver(invoice_ids=invoice_ids)
+
+
+@shared_task(name="billing.credit_note_document", acks_late=True)
+def credit_note_document(credit_note_id: int) -> None:
+    delivery.credit_note_deliver(credit_note_id=credit_note_id)

@@ -1,0 +1,289 @@
+"""Billing over the API: who sees which invoices, the steps of an invoice, bad input."""
+
+from decimal import Decimal
+
+import pytest
+from django.contrib.auth.models import Group
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from rest_framework.test import APIClient
+
+from mwolo.accounts.tests.factories import AdministratorFactory, EmployeeFactory, UserFactory
+from mwolo.agencies.tests.factories import AgencyFactory
+from mwolo.billing import services
+from mwolo.billing.models import AccountEntry, BillingRun, CreditNote, Invoice
+from mwolo.billing.tests.factories import OCTOBER, local, metered_site, tariff
+from mwolo.core.permissions import ROLE_GROUP_NAMES, Role
+from mwolo.geo.tests.factories import commune
+
+pytestmark = pytest.mark.django_db
+
+INVOICES = "/api/billing/invoices/"
+READINGS = [(local("2026-09-30"), "1100"), (local("2026-10-31"), "1220")]
+
+
+@pytest.fixture
+def world():
+    tariff()
+    gombe = AgencyFactory(code="KIN-GOM")
+    lubumbashi = AgencyFactory(code="LSH-CTR", commune=commune("Kampemba", "Lubumbashi"))
+    own = metered_site(agency=gombe, readings=READINGS)
+    neighbour = metered_site(agency=gombe, readings=READINGS)
+    other = metered_site(agency=lubumbashi, readings=READINGS)
+    services.invoices_draft(period=OCTOBER, site_ids=[own.pk, neighbour.pk, other.pk])
+    for site in (own, neighbour):
+        services.invoice_issue(invoice_id=Invoice.objects.get(site=site).pk, actor=None)
+    draft = metered_site(agency=gombe, readings=READINGS)
+    services.invoices_draft(period=OCTOBER, site_ids=[draft.pk])
+    services.invoice_issue(invoice_id=Invoice.objects.get(site=other).pk, actor=None)
+    return {
+        "gombe": gombe,
+        "lubumbashi": lubumbashi,
+        "own": Invoice.objects.get(site=own),
+        "neighbour": Invoice.objects.get(site=neighbour),
+        "other": Invoice.objects.get(site=other),
+        "draft": Invoice.objects.get(site=draft),
+    }
+
+
+def login(actor, world):
+    api = APIClient()
+    if actor == "anonymous":
+        return api
+    if actor == "administrator":
+        user = AdministratorFactory()
+    elif actor == "client":
+        user = UserFactory()
+        user.groups.add(Group.objects.get(name=ROLE_GROUP_NAMES[Role.CLIENT]))
+        client = world["own"].client
+        client.user = user
+        client.save()
+    else:
+        user = EmployeeFactory(role=Role(actor), agency=world["gombe"])
+    api.force_authenticate(user)
+    return api
+
+
+# Which invoices each kind of user lists: own = the client's, neighbour = another client of
+# the same agency, other = another agency's, draft = a draft of the agency.
+VISIBLE = {
+    "anonymous": None,
+    "administrator": {"own", "neighbour", "other", "draft"},
+    "agency_manager": {"own", "neighbour", "draft"},
+    "billing_agent": {"own", "neighbour", "draft"},
+    "cashier": {"own", "neighbour"},
+    "support_agent": {"own", "neighbour"},
+    "technician": None,
+    "hr_officer": None,
+    "client": {"own"},
+}
+
+
+@pytest.mark.parametrize(("actor", "visible"), VISIBLE.items())
+def test_who_sees_which_invoices(world, actor, visible):
+    api = login(actor, world)
+
+    listed = api.get(INVOICES)
+
+    if visible is None:
+        assert listed.status_code in (401, 403)
+        for name in ("own", "other"):
+            assert api.get(f"{INVOICES}{world[name].pk}/").status_code in (401, 403)
+        return
+    assert listed.status_code == 200
+    ids = {row["id"] for row in listed.json()["results"]}
+    assert ids == {world[name].pk for name in visible}
+    for name in ("own", "neighbour", "other", "draft"):
+        expected = 200 if name in visible else 404
+        assert api.get(f"{INVOICES}{world[name].pk}/").status_code == expected
+        if name != "draft":
+            pdf = api.get(f"{INVOICES}{world[name].pk}/pdf/")
+            assert pdf.status_code == expected
+            if expected == 200:
+                assert pdf["Content-Type"] == "application/pdf"
+                assert b"".join(pdf.streaming_content).startswith(b"%PDF")
+
+
+def test_an_invoice_reads_with_its_lines_and_totals(world):
+    api = login("billing_agent", world)
+
+    body = api.get(f"{INVOICES}{world['own'].pk}/").json()
+
+    assert body["number"] == world["own"].number
+    assert body["status_label"] == "Émise"
+    assert body["total"] == "24940.00"
+    assert [line["kind"] for line in body["lines"]] == ["fixed", "energy", "energy"]
+    assert body["consumption_kwh"] == "120.000"
+
+
+def test_the_invoice_list_reads_a_fixed_number_of_queries(world):
+    api = login("administrator", world)
+
+    def count():
+        with CaptureQueriesContext(connection) as captured:
+            assert api.get(INVOICES).status_code == 200
+        return len(captured)
+
+    count()  # the user's permissions are read once, then cached
+    few = count()
+    sites = [metered_site(agency=world["gombe"], readings=READINGS) for _ in range(5)]
+    services.invoices_draft(period=OCTOBER, site_ids=[s.pk for s in sites])
+    assert count() == few
+
+
+@pytest.mark.parametrize(
+    ("actor", "allowed"),
+    [("billing_agent", True), ("agency_manager", True), ("cashier", False), ("client", False)],
+)
+def test_who_may_issue_a_draft(world, actor, allowed):
+    api = login(actor, world)
+
+    response = api.post(f"{INVOICES}{world['draft'].pk}/issue/")
+
+    draft = Invoice.objects.get(pk=world["draft"].pk)
+    if allowed:
+        assert response.status_code == 200
+        assert response.json()["number"].startswith("FAC-")
+        assert draft.status == Invoice.Status.ISSUED
+    else:
+        assert response.status_code in (403, 404)
+        assert draft.status == Invoice.Status.DRAFT
+
+
+def test_another_agencys_invoice_cannot_be_credited(world):
+    api = login("billing_agent", world)
+
+    response = api.post(f"{INVOICES}{world['other'].pk}/credit/", {"reason": "Erreur"})
+
+    assert response.status_code == 404
+    assert not CreditNote.objects.exists()
+
+
+def test_a_credit_note_through_the_api(world):
+    api = login("billing_agent", world)
+    url = f"{INVOICES}{world['own'].pk}/credit/"
+
+    for bad, field in (({"amount": "10"}, "reason"), ({"reason": "x", "amount": "abc"}, "amount")):
+        refused = api.post(url, bad)
+        assert refused.status_code == 400
+        assert field in refused.json()
+    too_much = api.post(url, {"reason": "Erreur", "amount": "99999999"})
+    assert too_much.status_code == 400
+    assert "amount" in too_much.json()
+    assert not CreditNote.objects.exists()
+
+    done = api.post(url, {"reason": "Geste commercial", "amount": "1160"})
+
+    assert done.status_code == 201
+    assert done.json()["total"] == "1160.00"
+    assert AccountEntry.objects.filter(kind="credit_note").count() == 1
+
+
+def test_review_needs_a_note(world):
+    api = login("billing_agent", world)
+
+    response = api.post(f"{INVOICES}{world['draft'].pk}/review/", {"note": ""})
+
+    assert response.status_code == 400
+    assert "note" in response.json()
+    assert Invoice.objects.get(pk=world["draft"].pk).reviewed_at is None
+
+
+@pytest.mark.parametrize(
+    ("payload", "field"),
+    [
+        ({"period": "2026-10-02"}, "period"),
+        ({"period": "2099-01-01"}, "period"),
+        ({"period": "octobre"}, "period"),
+        ({}, "period"),
+    ],
+)
+def test_a_bad_billing_run_is_refused(world, payload, field):
+    api = login("billing_agent", world)
+
+    response = api.post("/api/billing/runs/", {"agency": world["gombe"].pk, **payload})
+
+    assert response.status_code == 400
+    assert field in response.json()
+    assert not BillingRun.objects.exists()
+
+
+def test_a_billing_run_of_another_agency_is_refused(world):
+    api = login("billing_agent", world)
+
+    response = api.post(
+        "/api/billing/runs/", {"period": "2026-10-01", "agency": world["lubumbashi"].pk}
+    )
+
+    assert response.status_code == 400
+    assert not BillingRun.objects.exists()
+
+
+def test_a_billing_run_through_the_api_drafts_and_issues(
+    world, django_capture_on_commit_callbacks, mailoutbox
+):
+    # Celery runs the tasks in this process during tests, once the request commits.
+    api = login("billing_agent", world)
+    site = metered_site(agency=world["gombe"], readings=READINGS)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = api.post(
+            "/api/billing/runs/",
+            {"period": "2026-10-01", "agency": world["gombe"].pk, "issue_when_drafted": True},
+        )
+
+    assert response.status_code == 201
+    run = BillingRun.objects.get()
+    assert run.status == BillingRun.Status.ISSUED
+    assert Invoice.objects.get(site=site).status == Invoice.Status.ISSUED
+    # The draft of the agency was drafted again, then issued with the rest.
+    assert Invoice.objects.get(site_id=world["draft"].site_id).status == Invoice.Status.ISSUED
+    assert Invoice.objects.get(pk=world["other"].pk).run is None
+
+
+def test_a_client_reads_their_statement_and_no_one_elses(world):
+    api = login("client", world)
+    own, other = world["own"].client_id, world["other"].client_id
+    query = {"currency": "CDF", "start": "2026-01-01", "end": "2026-12-31"}
+
+    mine = api.get(f"/api/billing/statements/{own}/", query)
+    assert mine.status_code == 200
+    assert mine.json()["closing"] == "24940.00"
+    assert [line["reference"] for line in mine.json()["lines"]] == [world["own"].number]
+    assert api.get(f"/api/billing/statements/{other}/", query).status_code == 404
+    pdf = api.get(f"/api/billing/statements/{own}/pdf/", query)
+    assert pdf.status_code == 200
+    assert b"".join(pdf.streaming_content).startswith(b"%PDF")
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        {"currency": "EUR", "start": "2026-01-01", "end": "2026-12-31"},
+        {"currency": "CDF", "start": "2026-12-31", "end": "2026-01-01"},
+        {"currency": "CDF", "start": "hier", "end": "2026-01-01"},
+        {"currency": "CDF", "start": "2020-01-01", "end": "2026-01-01"},
+        {},
+    ],
+)
+def test_a_bad_statement_query_is_a_400(world, query):
+    api = login("billing_agent", world)
+
+    response = api.get(f"/api/billing/statements/{world['own'].client_id}/", query)
+
+    assert response.status_code == 400
+
+
+def test_anyone_reads_the_published_tariffs():
+    tariff(social_ceiling_kwh=Decimal(30), social_price_per_kwh=Decimal(60))
+
+    response = APIClient().get("/api/billing/tariffs/")
+
+    assert response.status_code == 200
+    (published,) = response.json()
+    assert published["code"] == "RES-2026"
+    assert published["category_label"] == "Résidentiel"
+    assert published["bands"] == [
+        {"up_to_kwh": "50.000", "price_per_kwh": "100.0000"},
+        {"up_to_kwh": None, "price_per_kwh": "200.0000"},
+    ]
