@@ -14,6 +14,8 @@ from mwolo.billing.api import (
 )
 from mwolo.crm.api import ClientViewSet, ConnectionRequestViewSet, SiteViewSet
 from mwolo.geo.api import CommuneViewSet, ProvinceViewSet, TerritoryViewSet
+from mwolo.payments import views as payment_views
+from mwolo.payments.api import CashSessionViewSet, PaymentIntentViewSet, PaymentViewSet
 
 # Path converters: an id that is not a number is a 404, never a lookup error.
 router = DefaultRouter(use_regex_path=False)
@@ -29,6 +31,9 @@ router.register("billing/credit-notes", CreditNoteViewSet, basename="credit-note
 router.register("billing/runs", BillingRunViewSet, basename="billing-run")
 router.register("billing/statements", StatementViewSet, basename="statement")
 router.register("billing/tariffs", TariffViewSet, basename="tariff")
+router.register("payments/intents", PaymentIntentViewSet, basename="payment-intent")
+router.register("payments/payments", PaymentViewSet, basename="payment")
+router.register("payments/tills", CashSessionViewSet, basename="till")
 
 urlpatterns: list[URLPattern | URLResolver] = [
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
@@ -36,5 +41,11 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("auth/token/", TokenObtainView.as_view(), name="token-obtain"),
     path("auth/token/refresh/", TokenRefreshView.as_view(), name="token-refresh"),
     path("me/", MeView.as_view(), name="me"),
+    path("payments/webhooks/<str:provider>/", payment_views.webhook, name="payment-webhook"),
+    path(
+        "payments/webhooks/<str:provider>/<str:secret>/",
+        payment_views.webhook,
+        name="payment-webhook-secret",
+    ),
     *router.urls,
 ]

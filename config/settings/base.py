@@ -52,8 +52,10 @@ LOCAL_APPS = [
     "mwolo.crm",
     "mwolo.metering",
     "mwolo.billing",
+    "mwolo.payments",
     "mwolo.support",
     "mwolo.notifications",
+    "mwolo.dunning",
     "mwolo.web",
     "mwolo.demo",
 ]
@@ -329,6 +331,7 @@ SPECTACULAR_SETTINGS = {
         "ConnectionRequestStatusEnum": "mwolo.crm.models.ConnectionRequest.Status",
         "InvoiceLineKindEnum": "mwolo.billing.models.InvoiceLine.Kind",
         "PartyKindEnum": "mwolo.crm.models.PartyKind",
+        "CurrencyEnum": "mwolo.billing.models.Currency",
     },
 }
 
@@ -366,6 +369,12 @@ JAZZMIN_SETTINGS = {
         "auditlog.LogEntry": "fas fa-history",
         "notifications.Notification": "fas fa-paper-plane",
         "notifications.MessageTemplate": "fas fa-envelope-open-text",
+        "dunning.DunningPolicy": "fas fa-layer-group",
+        "dunning.Reminder": "fas fa-bell",
+        "dunning.Disconnection": "fas fa-power-off",
+        "dunning.PromiseToPay": "fas fa-handshake",
+        "dunning.DunningExemption": "fas fa-shield-alt",
+        "dunning.PublicHoliday": "fas fa-calendar-day",
     },
     "related_modal_active": False,
     "use_google_fonts_cdn": False,
@@ -387,6 +396,21 @@ AUDITLOG_INCLUDE_TRACKING_MODELS = (
     "geo.Territory",
     "geo.Commune",
     "notifications.MessageTemplate",
+    "billing.Tariff",
+    "billing.TariffBand",
+    "billing.ExchangeRate",
+    "billing.BillingRun",
+    "billing.CreditNote",
+    "payments.Payment",
+    "payments.CashSession",
+    "payments.Refund",
+    "payments.PaymentReview",
+    "dunning.DunningPolicy",
+    "dunning.DunningStep",
+    "dunning.PublicHoliday",
+    "dunning.DunningExemption",
+    "dunning.PromiseToPay",
+    "dunning.Disconnection",
 )
 
 LOGGING = {
@@ -399,6 +423,10 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}, "axes": {"level": "WARNING"}},
 }
+
+# The platform's address as operators and clients reach it (callback URLs, links in
+# messages): https://portail.example.cd in production.
+MWOLO_PUBLIC_URL = env.str("MWOLO_PUBLIC_URL", default="http://127.0.0.1:8000")
 
 # --- Documents ------------------------------------------------------------------------------
 # The issuer printed on invoices, credit notes, statements and receipts.

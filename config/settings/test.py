@@ -18,7 +18,8 @@ STORAGES["staticfiles"] = {"BACKEND": "django.contrib.staticfiles.storage.Static
 MEDIA_ROOT = VAR_DIR / "test" / f"media_{os.getpid()}"
 PRIVATE_MEDIA_ROOT = VAR_DIR / "test" / f"private_{os.getpid()}"
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
-CELERY_TASK_ALWAYS_EAGER = True
+# A benchmark serving the app with gunicorn queues them as production does.
+CELERY_TASK_ALWAYS_EAGER = env.bool("MWOLO_TEST_TASKS_EAGER", default=True)
 CELERY_TASK_EAGER_PROPAGATES = True
 
 # Two test runs on one server must not share (or drop) each other's database. SQLite tests

@@ -4,16 +4,21 @@ The renderers (``documents``) take plain dataclasses; this module fills them fro
 records, stores the PDFs in private storage and hands issued invoices to the notification
 service. Delivery runs after the issuing transaction (Celery), and is idempotent: a PDF is
 rendered once unless asked again, and each invoice's notice has its own idempotency key.
+What a crash or a lost task leaves undelivered is caught up by ``invoices_backlog_deliver``
+(beat, every 15 minutes; ``manage.py deliver_invoices``).
 """
 
 import datetime as dt
 import io
+import logging
 from collections.abc import Sequence
+from dataclasses import dataclass
 from decimal import Decimal
 
 from django.conf import settings
+from django.contrib.contenttypes.models import ContentType
 from django.core.files.base import ContentFile
-from django.db.models import Prefetch
+from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet
 from django.db.models.fields.files import FieldFile
 from django.utils import translation
 from django.utils.translation import gettext as _
@@ -23,11 +28,15 @@ from mwolo.agencies.selectors import agency_opening_days
 from mwolo.core import clock
 from mwolo.core.pdf import Company, local_date
 from mwolo.crm.models import Client, Site
+from mwolo.notifications.events import EventKey
+from mwolo.notifications.models import Notification
 from mwolo.notifications.services import Attachment, notification_send
 
 from . import documents
 from .models import CreditNote, ExchangeRate, Invoice, InvoiceLine
 from .selectors import RATE_VALIDITY, Statement, client_balances, invoices_open_amounts
+
+logger = logging.getLogger(__name__)
 
 _LINE_KINDS = {
     InvoiceLine.Kind.FIXED: documents.LineKind.FIXED_CHARGE,
@@ -60,7 +69,7 @@ def _address(place: Client | Site | Agency) -> tuple[str, ...]:
     return tuple(line for line in (place.address_line, places) if line)
 
 
-def _client_info(client: Client) -> documents.ClientInfo:
+def client_info(client: Client) -> documents.ClientInfo:
     return documents.ClientInfo(
         name=client.display_name,
         number=client.number,
@@ -84,7 +93,7 @@ def _hours(agency: Agency) -> str:
     return " · ".join(parts)
 
 
-def _agency_info(agency: Agency) -> documents.AgencyInfo:
+def agency_info(agency: Agency) -> documents.AgencyInfo:
     return documents.AgencyInfo(
         name=agency.name,
         address_lines=_address(agency),
@@ -185,13 +194,13 @@ def invoice_document(invoice: Invoice) -> documents.InvoiceDocument:
         due_date=invoice.due_date or issue_date,
         period_start=invoice.period,
         period_end=_period_end(invoice.period),
-        client=_client_info(invoice.client),
+        client=client_info(invoice.client),
         site=documents.SiteInfo(
             reference=invoice.site.reference,
             address_lines=_address(invoice.site),
             category=invoice.site.category,
         ),
-        agency=_agency_info(invoice.agency),
+        agency=agency_info(invoice.agency),
         meter=_meter_info(invoice),
         lines=_lines(invoice),
         currency=invoice.currency,
@@ -210,7 +219,7 @@ def invoice_document(invoice: Invoice) -> documents.InvoiceDocument:
     )
 
 
-def _store(field: FieldFile, name: str, content: bytes) -> None:
+def pdf_store(field: FieldFile, name: str, content: bytes) -> None:
     if field.name:
         field.storage.delete(field.name)
     field.save(name, ContentFile(content), save=False)
@@ -223,15 +232,22 @@ def invoice_pdf(*, invoice_id: int, regenerate: bool = False) -> FieldFile:
         language = invoice.client.preferred_language
         with translation.override(language):
             content = documents.render_invoice(invoice_document(invoice), language=language)
-        _store(invoice.pdf, f"{invoice.number}.pdf", content)
+        pdf_store(invoice.pdf, f"{invoice.number}.pdf", content)
         Invoice.objects.filter(pk=invoice.pk).update(pdf=invoice.pdf.name)
     return invoice.pdf
 
 
 def invoices_deliver(*, invoice_ids: Sequence[int]) -> int:
-    """Render and store each issued invoice's PDF, then send the client their notice with it
-    (the notification service picks email or SMS). Safe to run again: returns how many
-    notices were new."""
+    """Set the clients' credit against the new invoices, render and store each issued
+    invoice's PDF, then send the client their notice with it (the notification service
+    picks email or SMS). Safe to run again: returns how many notices were new."""
+    # Credit the clients have (overpayments) pays the new invoices before they are printed.
+    from mwolo.payments.services import client_credit_apply
+
+    for client_id in set(
+        Invoice.objects.filter(pk__in=invoice_ids).values_list("client_id", flat=True)
+    ):
+        client_credit_apply(client_id=client_id)
     sent = 0
     for invoice in _invoices(invoice_ids):
         if invoice.status == Invoice.Status.DRAFT:
@@ -260,6 +276,64 @@ def invoices_deliver(*, invoice_ids: Sequence[int]) -> int:
     return sent
 
 
+# An invoice issued this long ago whose delivery has not happened is presumed lost (the
+# task normally runs seconds after the issue); older than the window, the notice is stale
+# (its due date is near or past) and a person decides.
+BACKLOG_GRACE = dt.timedelta(minutes=10)
+BACKLOG_WINDOW = dt.timedelta(days=7)
+
+
+def invoices_undelivered(*, as_of: dt.datetime) -> QuerySet[Invoice]:
+    """Open invoices issued in the week before ``as_of`` (less ``BACKLOG_GRACE``) that have
+    no stored PDF or no *invoice issued* notice recorded, oldest first: one query."""
+    notices = Notification.objects.filter(
+        event=EventKey.INVOICE_ISSUED,
+        related_type=ContentType.objects.get_for_model(Invoice),
+        related_id=OuterRef("pk"),
+    )
+    return (
+        Invoice.objects.filter(
+            status__in=Invoice.OPEN,
+            issued_at__lt=as_of - BACKLOG_GRACE,
+            issued_at__gte=as_of - BACKLOG_WINDOW,
+        )
+        .filter(Q(pdf="") | ~Exists(notices))
+        .order_by("issued_at", "pk")
+    )
+
+
+@dataclass
+class BacklogReport:
+    found: int = 0
+    delivered: int = 0
+    failed: int = 0
+
+
+def invoices_backlog_deliver(
+    *, as_of: dt.datetime | None = None, limit: int | None = None
+) -> BacklogReport:
+    """Deliver the invoices a crash or a lost task left without their PDF or their notice
+    (``invoices_undelivered``), at most ``limit`` of them.
+
+    Idempotent: a delivered invoice is no longer selected, and each notice has its own
+    idempotency key, so running twice sends nothing twice. One invoice's failure (a broken
+    template, say) is logged and counted; the others are still delivered.
+    """
+    ids = list(
+        invoices_undelivered(as_of=as_of or clock.now()).values_list("pk", flat=True)[:limit]
+    )
+    report = BacklogReport(found=len(ids))
+    for invoice_id in ids:
+        try:
+            invoices_deliver(invoice_ids=[invoice_id])
+        except Exception:  # one bad invoice must not hold the whole backlog back
+            logger.exception("invoice %s could not be delivered", invoice_id)
+            report.failed += 1
+        else:
+            report.delivered += 1
+    return report
+
+
 def credit_note_document(note: CreditNote) -> documents.CreditNoteDocument:
     invoice = note.invoice
     vat_rate = invoice.tariff.vat_rate if invoice.tariff else Decimal(0)
@@ -272,7 +346,7 @@ def credit_note_document(note: CreditNote) -> documents.CreditNoteDocument:
         invoice_number=invoice.number,
         invoice_date=invoice.issue_date or note.issue_date,
         reason=note.reason,
-        client=_client_info(note.client),
+        client=client_info(note.client),
         lines=(
             documents.InvoiceLine(
                 kind=documents.LineKind.ADJUSTMENT, amount=note.subtotal, description=label
@@ -283,7 +357,7 @@ def credit_note_document(note: CreditNote) -> documents.CreditNoteDocument:
         vat_rate=vat_rate,
         vat_amount=note.vat_amount,
         total=note.total,
-        agency=_agency_info(note.agency),
+        agency=agency_info(note.agency),
     )
 
 
@@ -300,7 +374,7 @@ def credit_note_pdf(*, credit_note_id: int, regenerate: bool = False) -> FieldFi
         language = note.client.preferred_language
         with translation.override(language):
             content = documents.render_credit_note(credit_note_document(note), language=language)
-        _store(note.pdf, f"{note.number}.pdf", content)
+        pdf_store(note.pdf, f"{note.number}.pdf", content)
         CreditNote.objects.filter(pk=note.pk).update(pdf=note.pdf.name)
     return note.pdf
 
@@ -314,10 +388,10 @@ def statement_pdf(*, statement: Statement) -> io.BytesIO:
     client = statement.client
     zone = client.agency.time_zone
     with translation.override(client.preferred_language):
-        agency = _agency_info(client.agency)
+        agency = agency_info(client.agency)
     document = documents.StatementDocument(
         company=company(),
-        client=_client_info(client),
+        client=client_info(client),
         period_start=statement.start,
         period_end=statement.end,
         issue_date=clock.today(zone),

@@ -82,6 +82,7 @@ class EntryKind(models.TextChoices):
     INVOICE = "invoice", gettext_lazy("Invoice")
     PAYMENT = "payment", gettext_lazy("Payment")
     CREDIT_NOTE = "credit_note", gettext_lazy("Credit note")
+    REVERSAL = "reversal", gettext_lazy("Payment reversed")
     REFUND = "refund", gettext_lazy("Refund")
 
 

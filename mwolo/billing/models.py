@@ -512,6 +512,7 @@ class AccountEntry(models.Model):
         INVOICE = "invoice", _("Invoice")
         CREDIT_NOTE = "credit_note", _("Credit note")
         PAYMENT = "payment", _("Payment")
+        REVERSAL = "reversal", _("Payment reversed")
         REFUND = "refund", _("Refund")
 
     client = models.ForeignKey(
@@ -530,6 +531,18 @@ class AccountEntry(models.Model):
     )
     credit_note = models.OneToOneField(
         CreditNote, on_delete=models.PROTECT, null=True, blank=True, related_name="entry"
+    )
+    # A payment's entries: one per invoice it pays, one for what is left as credit; more
+    # when that credit later pays an invoice (a pair moving it) or the payment is reversed.
+    payment = models.ForeignKey(
+        "payments.Payment",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="entries",
+    )
+    refund = models.ForeignKey(
+        "payments.Refund", on_delete=models.PROTECT, null=True, blank=True, related_name="entries"
     )
 
     class Meta:

@@ -18,6 +18,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.db.models import Q, QuerySet, Sum
 from django.utils.formats import date_format, number_format
+from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 
 from mwolo.accounts.models import User
@@ -119,6 +120,12 @@ def _next_month(period: dt.date) -> dt.date:
     return dt.date(period.year + period.month // 12, period.month % 12 + 1, 1)
 
 
+def _first_of(month: dt.date) -> str:
+    """ "1er février 2027" in French, "1 February 2027" in English."""
+    text = date_format(month, "j F Y")
+    return "1er" + text[1:] if get_language() == "fr" else text
+
+
 def period_check(period: dt.date, *, today: dt.date | None = None) -> None:
     """A month may be billed once it is over (in the easternmost zone it is over last)."""
     if period.day != 1:
@@ -130,7 +137,7 @@ def period_check(period: dt.date, *, today: dt.date | None = None) -> None:
                 "period": _("%(month)s is not over yet: it can be billed from %(day)s.")
                 % {
                     "month": date_format(period, "F Y"),
-                    "day": date_format(_next_month(period), "j F Y"),
+                    "day": _first_of(_next_month(period)),
                 }
             }
         )

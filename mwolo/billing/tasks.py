@@ -36,6 +36,16 @@ def invoices_deliver(invoice_ids: Sequence[int]) -> int:
     return delivery.invoices_deliver(invoice_ids=invoice_ids)
 
 
+# At most this many invoices per run of the backlog job, so one run ends well before the next.
+BACKLOG_LIMIT = 500
+
+
+@shared_task(name="billing.invoices_backlog")
+def invoices_backlog() -> dict[str, int]:
+    report = delivery.invoices_backlog_deliver(limit=BACKLOG_LIMIT)
+    return {"found": report.found, "delivered": report.delivered, "failed": report.failed}
+
+
 @shared_task(name="billing.credit_note_document", acks_late=True)
 def credit_note_document(credit_note_id: int) -> None:
     delivery.credit_note_deliver(credit_note_id=credit_note_id)

@@ -114,6 +114,22 @@ _INVOICES_READ = [
     "billing.view_creditnote",
     "billing.view_accountentry",
 ]
+_PAYMENTS_READ = ["payments.view_payment", "payments.view_paymentintent"]
+_TILL_WORK = [
+    *_PAYMENTS_READ,
+    "payments.add_payment",
+    "payments.add_paymentintent",
+    "payments.view_cashsession",
+    "payments.add_cashsession",
+    "payments.view_refund",
+]
+_PAYMENTS_WORK = [
+    *_TILL_WORK,
+    "payments.reverse_payment",
+    "payments.add_refund",
+    "payments.view_paymentreview",
+    "payments.change_paymentreview",
+]
 _BILLING_WORK = [
     *_INVOICES_READ,
     "billing.view_billingrun",
@@ -121,6 +137,30 @@ _BILLING_WORK = [
     "billing.issue_invoice",
     "billing.review_invoice",
     "billing.add_creditnote",
+]
+
+# Dunning: policies and their steps, promises to pay, exemptions, and the override.
+_DUNNING_READ = [
+    "dunning.view_dunningpolicy",
+    "dunning.view_dunningstep",
+    "dunning.view_publicholiday",
+    "dunning.view_reminder",
+    "dunning.view_disconnection",
+    "dunning.view_disconnectionmeter",
+    "dunning.view_promisetopay",
+    "dunning.view_dunningexemption",
+]
+_DUNNING_WORK = [
+    *_DUNNING_READ,
+    "dunning.add_dunningpolicy",
+    "dunning.change_dunningpolicy",
+    "dunning.add_dunningstep",
+    "dunning.change_dunningstep",
+    "dunning.delete_dunningstep",
+    "dunning.add_promisetopay",
+    "dunning.add_dunningexemption",
+    "dunning.change_dunningexemption",
+    "dunning.override",
 ]
 
 # Permissions per role ("app_label.codename"). The administrator role gets every permission.
@@ -151,6 +191,8 @@ ROLE_PERMISSIONS: dict[Role, list[str]] = {
         "support.change_workorder",
         *_TARIFFS_READ,
         *_BILLING_WORK,
+        *_DUNNING_WORK,
+        *_PAYMENTS_WORK,
         *_MESSAGES_READ,
         "notifications.retry_notification",
     ],
@@ -169,6 +211,8 @@ ROLE_PERMISSIONS: dict[Role, list[str]] = {
         "billing.change_tariffband",
         "billing.delete_tariffband",
         *_BILLING_WORK,
+        *_DUNNING_WORK,
+        *_PAYMENTS_WORK,
         *_MESSAGES_READ,
         "notifications.retry_notification",
     ],
@@ -179,6 +223,7 @@ ROLE_PERMISSIONS: dict[Role, list[str]] = {
         "metering.issue_token",
         *_TARIFFS_READ,
         *_INVOICES_READ,
+        *_TILL_WORK,
         "notifications.view_notification",
     ],
     Role.TECHNICIAN: [
@@ -201,6 +246,8 @@ ROLE_PERMISSIONS: dict[Role, list[str]] = {
         "support.view_workorder",
         "support.add_workorder",
         *_INVOICES_READ,
+        *_DUNNING_READ,
+        *_PAYMENTS_READ,
         *_MESSAGES_READ,
         "notifications.retry_notification",
     ],
@@ -212,6 +259,9 @@ ROLE_PERMISSIONS: dict[Role, list[str]] = {
         "metering.view_meterreading",
         "metering.view_prepaidtoken",
         *_INVOICES_READ,
+        "dunning.view_reminder",
+        *_PAYMENTS_READ,
+        "payments.add_paymentintent",
         "notifications.view_notification",
     ],
 }

@@ -55,3 +55,9 @@ class DrcMobileField(DrcPhoneField):
     """A Congolese mobile number (SMS, mobile money)."""
 
     default_validators = [validate_drc_mobile]
+
+
+def drc_mobile_e164(value: object) -> str:
+    """``value`` as ``+243…`` if it is a Congolese mobile number; ValidationError if not."""
+    validate_drc_mobile(value)
+    return str(_drc_number(value).as_e164)

@@ -19,3 +19,8 @@ class PublicFormThrottle(SimpleRateThrottle):
     def allows(self, request: HttpRequest) -> bool:
         """The same check from a plain Django view (only the request's address is read)."""
         return self.allow_request(request, None)  # type: ignore[arg-type]
+
+
+def client_address(request: HttpRequest) -> str:
+    """The caller's address, read as the throttles read it (``DJANGO_PROXY_COUNT``)."""
+    return PublicFormThrottle().get_ident(request)  # type: ignore[arg-type]

@@ -10,6 +10,7 @@ time.
 import csv
 import datetime as dt
 import io
+import logging
 import re
 import zipfile
 from collections import Counter, defaultdict
@@ -30,6 +31,7 @@ from django.utils.translation import gettext as _
 from openpyxl.utils.exceptions import InvalidFileException
 
 from mwolo.accounts.models import User
+from mwolo.billing.models import Currency, Tariff
 from mwolo.billing.pricing import energy_cost, energy_for_amount, round_money
 from mwolo.billing.selectors import amount_in, tariff_bands, tariff_in_force
 from mwolo.core import clock
@@ -38,6 +40,7 @@ from mwolo.core.exceptions import ApplicationError
 from mwolo.core.permissions import can_act_for_agency, visible_to
 from mwolo.crm.models import Site
 from mwolo.headend.protocol import Ack, Reading, Status, Telemetry, command_payload
+from mwolo.notifications.services import notification_send
 
 from .models import (
     HeadendRejection,
@@ -50,6 +53,8 @@ from .models import (
     PrepaidToken,
     Relay,
 )
+
+logger = logging.getLogger(__name__)
 
 KWH = Decimal("0.001")
 # A reading implying more than this average power since the previous one is a spike.
@@ -887,26 +892,17 @@ def meters_reconcile(*, now: dt.datetime | None = None) -> ReconcileReport:
 # --- Prepaid tokens ------------------------------------------------------------------------
 
 
-@transaction.atomic
-def prepaid_token_issue(
+def _token_generate(
+    meter: Meter,
     *,
-    meter_id: int,
     energy_kwh: int,
     actor: User | None,
-    reason: str = "",
-    send: bool = True,
+    reason: str,
+    send: bool,
+    sale: tuple[Decimal, Tariff] | None = None,
 ) -> PrepaidToken:
-    """Generate the next OpenPAYGO token adding ``energy_kwh`` to a prepaid meter.
-
-    The meter's token count moves forward in the same transaction, so two sales never get
-    the same token. With ``send``, the token also goes to the meter over MQTT (the client
-    can still type it). Staff need ``issue_token``.
-    """
-    if actor is not None and not actor.has_perm("metering.issue_token"):
-        raise PermissionDenied
-    if not 1 <= energy_kwh <= MAX_TOKEN_KWH:
-        raise ValidationError({"energy_kwh": _("A token carries 1 to %d kWh.") % MAX_TOKEN_KWH})
-    meter = _locked_meter(meter_id, actor)
+    """The next OpenPAYGO token of a locked prepaid meter; ``sale``: what it was sold for
+    (VAT included, in the tariff's currency) and the tariff that priced it."""
     if meter.payment_mode != PaymentMode.PREPAID or not meter.token_secret:
         raise ValidationError({"meter": _("This meter is not a prepaid meter.")})
     new_count, digits = openpaygo.generate_token(
@@ -926,6 +922,7 @@ def prepaid_token_issue(
             actor=actor,
             token=str(digits),
         )
+    amount, tariff = sale if sale else (None, None)
     return PrepaidToken.objects.create(
         meter=meter,
         count=new_count,
@@ -934,7 +931,84 @@ def prepaid_token_issue(
         reason=reason[:200],
         created_by=actor,
         command=command,
+        amount=amount,
+        currency=tariff.currency if tariff else "",
+        tariff=tariff,
     )
+
+
+def _token_grouped(token: str) -> str:
+    """``123 456 789``: the digits in threes, as the client types them."""
+    return " ".join(token[i : i + 3] for i in range(0, len(token), 3))
+
+
+def _token_notify(token: PrepaidToken, site: Site, *, amount: Decimal, currency: str) -> None:
+    """Send the site's client their token (SMS always; email too if they read email).
+
+    Queued in the caller's transaction, delivered after commit. A message that cannot be
+    made (a template broken in the admin) is logged and does not undo the sale: the token
+    also goes to the meter over MQTT, and the person at the counter reads it out.
+    """
+    try:
+        notification_send(
+            client=site.client,
+            event="prepaid_token",
+            context={
+                "meter_serial": token.meter.serial,
+                "token": _token_grouped(token.token),
+                "energy_kwh": token.energy_kwh,
+                "amount": amount,
+                "currency": currency,
+            },
+            related=token,
+            idempotency_key=f"prepaid_token:{token.pk}",
+        )
+    except ApplicationError:
+        logger.exception("prepaid token %s: the client's message could not be made", token.pk)
+
+
+def _installed_site(meter: Meter) -> Site | None:
+    if meter.site_id is None:
+        return None
+    return Site.objects.select_related("client__agency__province", "agency__province").get(
+        pk=meter.site_id
+    )
+
+
+@transaction.atomic
+def prepaid_token_issue(
+    *,
+    meter_id: int,
+    energy_kwh: int,
+    actor: User | None,
+    reason: str = "",
+    send: bool = True,
+) -> PrepaidToken:
+    """Generate the next OpenPAYGO token adding ``energy_kwh`` to a prepaid meter.
+
+    The meter's token count moves forward in the same transaction, so two sales never get
+    the same token. With ``send``, the token also goes to the meter over MQTT (the client
+    can still type it). The client of the site where the meter is installed receives the
+    token by SMS; such a credit is not a sale (``prepaid_token_for_amount`` is), so the
+    message says it cost 0,00 in the currency of the site's tariff (CDF without one).
+    Staff need ``issue_token``.
+    """
+    if actor is not None and not actor.has_perm("metering.issue_token"):
+        raise PermissionDenied
+    if not 1 <= energy_kwh <= MAX_TOKEN_KWH:
+        raise ValidationError({"energy_kwh": _("A token carries 1 to %d kWh.") % MAX_TOKEN_KWH})
+    meter = _locked_meter(meter_id, actor)
+    token = _token_generate(meter, energy_kwh=energy_kwh, actor=actor, reason=reason, send=send)
+    site = _installed_site(meter)
+    if site is not None:
+        try:
+            currency = tariff_in_force(
+                category=site.category, on=clock.today(site.agency.time_zone)
+            ).currency
+        except ApplicationError:
+            currency = Currency.CDF.value
+        _token_notify(token, site, amount=Decimal("0.00"), currency=currency)
+    return token
 
 
 @dataclass(frozen=True)
@@ -955,14 +1029,15 @@ def prepaid_token_for_amount(
     meter has bought this month (in the agency's time zone), VAT on top; an amount in the
     other currency is converted at the week's BCC rate. The token carries whole kWh; what
     they do not use up is returned as ``change``. The fixed monthly charge is for postpaid
-    invoices only.
+    invoices only. The site's client receives the token by SMS with what it cost
+    (``charged``, in the tariff's currency). Staff need ``issue_token``.
     """
     if not amount.is_finite() or amount <= 0:
         raise ValidationError({"amount": _("Enter an amount above zero.")})
     meter = _locked_meter(meter_id, actor)
-    if meter.site_id is None:
+    site = _installed_site(meter)
+    if site is None:
         raise ValidationError({"meter": _("This meter is not installed.")})
-    site = Site.objects.select_related("agency__province").get(pk=meter.site_id)
     zone = ZoneInfo(site.agency.time_zone)
     today = clock.now().astimezone(zone).date()
     tariff = tariff_in_force(category=site.category, on=today)
@@ -985,17 +1060,18 @@ def prepaid_token_for_amount(
         raise ValidationError(
             {"amount": _("One token carries at most %d kWh: sell several.") % MAX_TOKEN_KWH}
         )
+    if actor is not None and not actor.has_perm("metering.issue_token"):
+        raise PermissionDenied
     charged = round_money(energy_cost(bands, already_kwh=already, kwh=Decimal(kwh)) * vat)
-    token = prepaid_token_issue(
-        meter_id=meter.pk,
+    token = _token_generate(
+        meter,
         energy_kwh=kwh,
         actor=actor,
         reason=_("Sale of %(amount)s %(currency)s") % {"amount": amount, "currency": currency},
+        send=True,
+        sale=(charged, tariff),
     )
-    PrepaidToken.objects.filter(pk=token.pk).update(
-        amount=charged, currency=tariff.currency, tariff=tariff
-    )
-    token.refresh_from_db()
+    _token_notify(token, site, amount=charged, currency=tariff.currency)
     change = round_money(paid) - charged
     return TokenSale(token=token, charged=charged, change=change, currency=tariff.currency)
 

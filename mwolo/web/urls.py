@@ -1,5 +1,7 @@
 from django.urls import path
 
+from mwolo.payments.views import intent_status
+
 from . import views
 
 app_name = "web"
@@ -11,4 +13,5 @@ urlpatterns = [
         views.connection_request_thanks,
         name="connection_request_thanks",
     ),
+    path("paiement/<str:reference>/", intent_status, name="payment_status"),
 ]

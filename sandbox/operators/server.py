@@ -184,6 +184,9 @@ class OperatorSimulator(ThreadingHTTPServer):
 class _RequestHandler(BaseHTTPRequestHandler):
     server: OperatorSimulator
     protocol_version = "HTTP/1.1"
+    # Headers and body go out as two writes: without TCP_NODELAY a kept-alive client waits
+    # for the delayed ACK (40 ms) before the body, on every reply.
+    disable_nagle_algorithm = True
 
     def do_GET(self) -> None:
         self._handle()

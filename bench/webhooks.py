@@ -1,0 +1,231 @@
+"""Mobile-money callbacks under load: gunicorn on loopback, the real webhook path.
+
+``n`` Airtel payments are pushed to the operator simulator through the real adapter, and
+its customers pay. The bench then sends their signed callbacks to our webhook, 20 % of
+them twice (as operators do), ``--concurrency`` at a time, from a Python client. Every
+callback is stored raw, authenticated, confirmed by the operator's status query (real
+HTTP to the simulator) and settled once. It prints requests/s and the 50th and 99th
+percentile latency, side by side with the same server answering ``/healthz/`` (a trivial
+JSON view that reads the database once) as many times in the same run, and checks that
+exactly one payment per distinct transaction was recorded.
+
+    python -m bench.webhooks [--n 2000] [--concurrency 16] [--workers 2]
+"""
+
+import argparse
+import asyncio
+import base64
+import hashlib
+import hmac
+import json
+import logging
+import os
+import random
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+from bench.harness import bench_database, emit, emit_comparison
+
+ROOT = Path(__file__).resolve().parent.parent
+DUPLICATES = 0.2
+
+
+def arguments() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--n", type=int, default=2000, help="distinct payments")
+    parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--workers", type=int, default=2, help="gunicorn processes")
+    return parser.parse_args()
+
+
+def percentile(values: list[float], share: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
+
+
+async def fire(
+    url: str, requests: list[tuple[str, bytes, dict]], concurrency: int
+) -> tuple[float, list[float], list[int]]:
+    latencies: list[float] = []
+    statuses: list[int] = []
+    queue: asyncio.Queue = asyncio.Queue()
+    for request in requests:
+        queue.put_nowait(request)
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx.AsyncClient(base_url=url, limits=limits, timeout=120) as client:
+
+        async def worker() -> None:
+            while not queue.empty():
+                method, path_body, headers = queue.get_nowait()
+                path, body = path_body
+                started = time.perf_counter()
+                if method == "GET":
+                    response = await client.get(path)
+                else:
+                    response = await client.post(path, content=body, headers=headers)
+                latencies.append(time.perf_counter() - started)
+                statuses.append(response.status_code)
+
+        started = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        return time.perf_counter() - started, latencies, statuses
+
+
+def wait_until_up(url: str, process: subprocess.Popen) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(
+                "gunicorn stopped: " + (process.stderr.read().decode() if process.stderr else "")
+            )
+        try:
+            if httpx.get(f"{url}/healthz/", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.1)
+    raise RuntimeError("gunicorn did not answer")
+
+
+def main() -> None:
+    args = arguments()
+    # One line per request otherwise.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    logging.getLogger("mwolo.integrations.payments").setLevel(logging.WARNING)
+    with bench_database() as database:
+        from django.conf import settings
+        from django.db import connection
+
+        from mwolo.core import clock
+        from mwolo.core.testing.mqtt import free_port
+        from mwolo.core.testing.operators import mobile_money_settings, start_operator_sandbox
+        from mwolo.crm.models import Client
+        from mwolo.crm.tests.bulk import bulk_clients
+        from mwolo.payments.models import Payment, PaymentIntent, WebhookCall
+        from mwolo.payments.services import INTENT_LIFETIME, payment_intent_push
+        from sandbox.operators import accounts
+
+        settings.CELERY_TASK_ALWAYS_EAGER = False
+        sandbox = start_operator_sandbox()
+        gunicorn = None
+        try:
+            sandbox.configure(airtel_callback_url="", callback_delay=0)
+            settings.MOBILE_MONEY = mobile_money_settings(sandbox.url)
+            bulk_clients(count=args.n, agency_count=1)
+            now = clock.now()
+            intents = PaymentIntent.objects.bulk_create(
+                PaymentIntent(
+                    client=client,
+                    purpose=PaymentIntent.Purpose.ACCOUNT,
+                    provider="airtel",
+                    msisdn=f"+24397{index:07d}",
+                    amount=5000,
+                    currency="CDF",
+                    expires_at=now + INTENT_LIFETIME,
+                )
+                for index, client in enumerate(Client.objects.order_by("pk")[: args.n], start=1)
+            )
+            for intent in intents:
+                payment_intent_push(intent_id=intent.pk)
+            paid = {t["reference"]: t for t in sandbox.transactions("airtel")}
+            key = accounts.AIRTEL["callback_key"].encode()
+            callbacks = []
+            for intent in intents:
+                transaction = paid[intent.reference]
+                body = json.dumps(
+                    {
+                        "transaction": {
+                            "id": intent.reference,
+                            "message": "Paid",
+                            "status_code": "TS",
+                            "airtel_money_id": transaction["receipt"],
+                        }
+                    },
+                    separators=(",", ":"),
+                ).encode()
+                signature = base64.b64encode(hmac.new(key, body, hashlib.sha256).digest()).decode()
+                headers = {"Content-Type": "application/json", "hash": signature}
+                callbacks.append(("POST", ("/api/payments/webhooks/airtel/", body), headers))
+            rng = random.Random(args.n)  # noqa: S311 - which callbacks come twice, not a secret
+            requests = callbacks + rng.sample(callbacks, int(len(callbacks) * DUPLICATES))
+            rng.shuffle(requests)
+
+            port = free_port()
+            settings_dict = connection.settings_dict
+            if connection.vendor == "sqlite":
+                database_url = f"sqlite:///{settings_dict['NAME']}"
+            else:
+                host, db_port = settings_dict["HOST"] or "127.0.0.1", settings_dict["PORT"] or 5432
+                database_url = (
+                    f"postgres://{settings_dict['USER']}@{host}:{db_port}/{settings_dict['NAME']}"
+                )
+            var_dir = tempfile.mkdtemp(prefix="mwolo-bench-")
+            environment = {
+                **os.environ,
+                "DJANGO_SETTINGS_MODULE": "config.settings.test",
+                "DATABASE_URL": database_url,
+                "MWOLO_VAR_DIR": var_dir,
+                "MWOLO_TEST_TASKS_EAGER": "0",
+                "CELERY_BROKER_URL": "filesystem://",
+                "MOBILE_MONEY_SIMULATOR_URL": sandbox.url,
+            }
+            connection.close()
+            gunicorn = subprocess.Popen(  # noqa: S603 - our own command line
+                [
+                    str(Path(sys.executable).with_name("gunicorn")),
+                    "config.wsgi",
+                    "--bind",
+                    f"127.0.0.1:{port}",
+                    "--workers",
+                    str(args.workers),
+                    "--threads",
+                    "4",
+                    "--log-level",
+                    "warning",
+                    "--graceful-timeout",
+                    "5",
+                ],
+                cwd=ROOT,
+                env=environment,
+                stderr=subprocess.PIPE,
+            )
+            url = f"http://127.0.0.1:{port}"
+            wait_until_up(url, gunicorn)
+            trivial = [("GET", ("/healthz/", b""), {})] * len(requests)
+            asyncio.run(fire(url, trivial[:200], args.concurrency))  # warm up
+            seconds, latencies, statuses = asyncio.run(fire(url, requests, args.concurrency))
+            base_seconds, base_latencies, _ = asyncio.run(fire(url, trivial, args.concurrency))
+        finally:
+            if gunicorn is not None:
+                gunicorn.terminate()
+                gunicorn.wait(30)
+            sandbox.stop()
+
+        payments = Payment.objects.count()
+        if payments != args.n or any(status != 200 for status in statuses):
+            raise RuntimeError(
+                f"{payments} payments for {args.n} transactions; statuses {set(statuses)}"
+            )
+        if WebhookCall.objects.filter(outcome="settled").count() != args.n:
+            raise RuntimeError("not one settled callback per transaction")
+        emit_comparison(
+            "webhooks_per_s",
+            len(requests) / seconds,
+            "requests/s",
+            args.n,
+            database,
+            baseline="the same server answering /healthz/",
+            baseline_value=len(trivial) / base_seconds,
+        )
+        emit("webhooks_p50", percentile(latencies, 0.5) * 1000, "ms", args.n, database)
+        emit("webhooks_p99", percentile(latencies, 0.99) * 1000, "ms", args.n, database)
+        emit("healthz_p99", percentile(base_latencies, 0.99) * 1000, "ms", args.n, database)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,201 @@
+"""Reads of dunning: overdue invoices in bulk, the policy of an invoice, command states."""
+
+import datetime as dt
+from collections.abc import Collection
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any, cast
+
+from django.db import connection
+from django.db.models import (
+    DecimalField,
+    Exists,
+    F,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Sum,
+    Value,
+)
+from django.db.models.expressions import RawSQL
+from django.db.models.functions import Coalesce
+
+from mwolo.billing.models import AccountEntry, Invoice
+from mwolo.billing.pricing import round_money
+from mwolo.core.permissions import visible_to
+from mwolo.metering.models import MeterCommand
+
+from .models import Action, Disconnection, DisconnectionMeter, DunningPolicy, DunningStep, Reminder
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import AnonymousUser
+
+    from mwolo.accounts.models import User
+
+_MONEY = DecimalField(max_digits=16, decimal_places=2)
+
+
+def among(field: str, values: Collection[Any]) -> Q:
+    """``field__in=values`` for thousands of values: on PostgreSQL one array parameter
+    (``unnest``) instead of a placeholder each, which costs more than the query itself."""
+    values = list(values)
+    if connection.vendor == "postgresql" and len(values) > 100:
+        array = "text[]" if isinstance(values[0], str) else "bigint[]"
+        # The SQL is constant; the values travel as one bound parameter.
+        return Q(**{f"{field}__in": RawSQL(f"SELECT unnest(%s::{array})", [values])})  # noqa: S611
+    return Q(**{f"{field}__in": values})
+
+
+@dataclass(frozen=True, slots=True)
+class OverdueInvoice:
+    pk: int
+    number: str
+    client_id: int
+    site_id: int
+    site_reference: str
+    category: str
+    agency_id: int
+    currency: str
+    due_date: dt.date
+    open_amount: Decimal
+    last_step_id: int | None  # the furthest step taken for it (any policy), or None
+    last_sent_on: dt.date | None
+    noticed: bool  # a final notice went out for it
+
+    def days_overdue(self, as_of: dt.date) -> int:
+        return (as_of - self.due_date).days
+
+
+def invoices_overdue(*, as_of: dt.date, where: Q) -> list[OverdueInvoice]:
+    """Issued or partly paid invoices matching ``where`` whose due date (a day in their
+    agency's zone) is before ``as_of``, with what is left to pay on each and how far their
+    ladder went. One query, whatever the number of invoices.
+
+    What is left is ``billing.selectors.invoices_open_amounts``'s rule — the total less the
+    credit notes and payments booked on the invoice — computed in the database, so a chunk
+    of invoices is never sent to it as a list of ids.
+    """
+    settled = (
+        AccountEntry.objects.filter(invoice_id=OuterRef("pk"))
+        .exclude(kind=AccountEntry.Kind.INVOICE)
+        .order_by()
+        .values("invoice_id")
+        .annotate(total=Sum("amount"))
+        .values("total")
+    )
+    latest = Reminder.objects.filter(invoice_id=OuterRef("pk")).order_by("-sent_on", "-pk")
+    rows = (
+        Invoice.objects.filter(where, status__in=Invoice.OPEN, due_date__lt=as_of)
+        .annotate(
+            open_amount=F("total")
+            + Coalesce(
+                Subquery(settled, output_field=_MONEY), Value(Decimal(0)), output_field=_MONEY
+            ),
+            last_step_id=Subquery(latest.values("step_id")[:1]),
+            last_sent_on=Subquery(latest.values("sent_on")[:1]),
+            noticed=Exists(
+                Reminder.objects.filter(invoice_id=OuterRef("pk"), step__action=Action.FINAL_NOTICE)
+            ),
+        )
+        .order_by("client_id", "due_date", "pk")
+        .values_list(
+            "pk",
+            "number",
+            "client_id",
+            "site_id",
+            "site__reference",
+            "site__category",
+            "agency_id",
+            "currency",
+            "due_date",
+            "open_amount",
+            "last_step_id",
+            "last_sent_on",
+            "noticed",
+        )
+    )
+    # Cents again: SQLite computes the sum in floating point (the amounts are exact cents).
+    return [
+        OverdueInvoice(
+            pk=pk,
+            number=number,
+            client_id=client_id,
+            site_id=site_id,
+            site_reference=site_reference,
+            category=category,
+            agency_id=agency_id,
+            currency=currency,
+            due_date=cast(dt.date, due_date),  # due_date__lt excludes null
+            open_amount=round_money(open_amount),
+            last_step_id=last_step_id,
+            last_sent_on=last_sent_on,
+            noticed=noticed,
+        )
+        for (
+            pk,
+            number,
+            client_id,
+            site_id,
+            site_reference,
+            category,
+            agency_id,
+            currency,
+            due_date,
+            open_amount,
+            last_step_id,
+            last_sent_on,
+            noticed,
+        ) in rows
+    ]
+
+
+class Policies:
+    """The active policies and every step, read once for a pass."""
+
+    def __init__(self) -> None:
+        policies = list(DunningPolicy.objects.filter(is_active=True).prefetch_related("steps"))
+        self.by_scope = {(policy.agency_id, policy.site_category): policy for policy in policies}
+        self.ladders: dict[int, list[DunningStep]] = {
+            policy.pk: sorted(policy.steps.all(), key=lambda step: step.position)
+            for policy in policies
+        }
+        self.positions = dict(DunningStep.objects.values_list("pk", "position"))
+
+    def for_invoice(self, agency_id: int, category: str) -> DunningPolicy | None:
+        """The most specific active policy: agency and category, agency, category, default."""
+        for scope in ((agency_id, category), (agency_id, ""), (None, category), (None, "")):
+            policy = self.by_scope.get(scope)
+            if policy is not None:
+                return policy
+        return None
+
+    def steps(self, policy: DunningPolicy) -> list[DunningStep]:
+        return self.ladders[policy.pk]
+
+
+def open_disconnections(*, where: Q) -> dict[int, int]:
+    """Site id -> its open disconnection's id, among the disconnections ``where`` says."""
+    return dict(Disconnection.objects.filter(where, closed_at=None).values_list("site_id", "pk"))
+
+
+# --- What staff read ------------------------------------------------------------------------
+
+
+def command_state(command: MeterCommand | None) -> str:
+    """A command's status for staff, or that none was needed."""
+    if command is None:
+        return "none"
+    return command.status
+
+
+def disconnection_meters(disconnection: Disconnection) -> list[DisconnectionMeter]:
+    """Its meters with their commands (prefetched by the admin: no query per row)."""
+    return list(disconnection.meters.all())
+
+
+def reminders_visible(user: "User | AnonymousUser") -> QuerySet[Reminder]:
+    """The reminders ``user`` may see (a client: their own), newest first."""
+    return visible_to(Reminder.objects.all(), user).select_related(
+        "invoice", "step", "disconnection"
+    )

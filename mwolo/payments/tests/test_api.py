@@ -1,0 +1,192 @@
+"""Payments over the API: who may see and do what; bad input; fixed query counts."""
+
+import pytest
+from django.contrib.auth.models import Group
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from rest_framework.test import APIClient
+
+from mwolo.accounts.tests.factories import AdministratorFactory, EmployeeFactory, UserFactory
+from mwolo.agencies.tests.factories import AgencyFactory
+from mwolo.core.permissions import ROLE_GROUP_NAMES, Role
+from mwolo.geo.tests.factories import commune
+from mwolo.payments import services
+from mwolo.payments.models import CashSession, Payment, PaymentIntent
+from mwolo.payments.tests.factories import D, cashier_of, site_with_invoices
+
+pytestmark = pytest.mark.django_db
+
+PAYMENTS = "/api/payments/payments/"
+
+
+@pytest.fixture
+def world():
+    gombe = AgencyFactory(code="KIN-GOM")
+    lubumbashi = AgencyFactory(code="LSH-CTR", commune=commune("Kampemba", "Lubumbashi"))
+    own_site, _ = site_with_invoices(agency=gombe)
+    other_site, _ = site_with_invoices(agency=lubumbashi)
+    paid = {}
+    for name, agency, site in (("own", gombe, own_site), ("other", lubumbashi, other_site)):
+        cashier = cashier_of(agency)
+        services.cash_session_open(
+            cashier=cashier, agency_id=agency.pk, opening_cdf=D(0), opening_usd=D(0)
+        )
+        paid[name] = services.payment_record_cash(
+            cashier=cashier, client_id=site.client_id, amount=D(1000), currency="CDF"
+        )
+    return {"gombe": gombe, "own": own_site, "other": other_site, **paid}
+
+
+def login(actor, world):
+    api = APIClient()
+    if actor == "anonymous":
+        return api, None
+    if actor == "administrator":
+        user = AdministratorFactory()
+    elif actor == "client":
+        user = UserFactory()
+        user.groups.add(Group.objects.get(name=ROLE_GROUP_NAMES[Role.CLIENT]))
+        client = world["own"].client
+        client.user = user
+        client.save()
+    else:
+        user = EmployeeFactory(role=Role(actor), agency=world["gombe"])
+    api.force_authenticate(user)
+    return api, user
+
+
+@pytest.mark.parametrize(
+    ("actor", "sees"),
+    [
+        ("anonymous", None),
+        ("administrator", {"own", "other"}),
+        ("agency_manager", {"own"}),
+        ("billing_agent", {"own"}),
+        ("cashier", {"own"}),
+        ("support_agent", {"own"}),
+        ("technician", None),
+        ("hr_officer", None),
+        ("client", {"own"}),
+    ],
+)
+def test_who_sees_which_payments_and_receipts(world, actor, sees):
+    api, _user = login(actor, world)
+
+    listed = api.get(PAYMENTS)
+
+    if sees is None:
+        assert listed.status_code in (401, 403)
+        assert api.get(f"{PAYMENTS}{world['own'].pk}/receipt/").status_code in (401, 403)
+        return
+    assert {row["receipt_number"] for row in listed.json()["results"]} == {
+        world[name].receipt_number for name in sees
+    }
+    for name in ("own", "other"):
+        receipt = api.get(f"{PAYMENTS}{world[name].pk}/receipt/")
+        assert receipt.status_code == (200 if name in sees else 404)
+        if name in sees:
+            assert b"".join(receipt.streaming_content).startswith(b"%PDF")
+    ticket = api.get(f"{PAYMENTS}{world['own'].pk}/receipt/", {"page": "ticket80"})
+    assert ticket.status_code == 200
+    assert ticket.content.startswith(b"%PDF")
+
+
+def test_the_payment_list_reads_a_fixed_number_of_queries(world):
+    api, _user = login("administrator", world)
+
+    def count():
+        with CaptureQueriesContext(connection) as captured:
+            assert api.get(PAYMENTS).status_code == 200
+        return len(captured)
+
+    count()
+    few = count()
+    cashier = CashSession.objects.get(agency=world["gombe"]).cashier
+    for _ in range(5):
+        services.payment_record_cash(
+            cashier=cashier, client_id=world["own"].client_id, amount=D(10), currency="CDF"
+        )
+    assert count() == few
+
+
+def test_a_cashier_takes_cash_through_the_api_and_closes_the_till(world):
+    api, _cashier = login("cashier", world)
+
+    opened = api.post(
+        "/api/payments/tills/open/",
+        {"agency": world["gombe"].pk, "opening_cdf": "10000", "opening_usd": "0"},
+    )
+    assert opened.status_code == 201
+    paid = api.post(
+        f"{PAYMENTS}cash/", {"client": world["own"].client_id, "amount": "5000", "currency": "CDF"}
+    )
+    assert paid.status_code == 201
+    assert paid.json()["method_label"] == "Espèces"
+    refused = api.post("/api/payments/tills/close/", {"counted_cdf": "14000", "counted_usd": "0"})
+    assert refused.status_code == 400
+    assert "note" in refused.json()
+    closed = api.post(
+        "/api/payments/tills/close/",
+        {"counted_cdf": "14000", "counted_usd": "0", "note": "Erreur de rendu"},
+    )
+    assert closed.status_code == 200
+    assert closed.json()["variance_cdf"] == "-1000.00"
+
+
+@pytest.mark.parametrize(
+    ("payload", "field"),
+    [
+        ({"amount": "-5", "currency": "CDF"}, "amount"),
+        ({"amount": "abc", "currency": "CDF"}, "amount"),
+        ({"amount": "5", "currency": "EUR"}, "currency"),
+        ({"amount": "5"}, "currency"),
+    ],
+)
+def test_bad_cash_through_the_api_is_a_400_and_writes_nothing(world, payload, field):
+    api, cashier = login("cashier", world)
+    services.cash_session_open(
+        cashier=cashier, agency_id=world["gombe"].pk, opening_cdf=D(0), opening_usd=D(0)
+    )
+    before = Payment.objects.count()
+
+    response = api.post(f"{PAYMENTS}cash/", {"client": world["own"].client_id, **payload})
+
+    assert response.status_code == 400
+    assert field in response.json()
+    assert Payment.objects.count() == before
+
+
+def test_a_client_pays_only_for_themself(world):
+    api, _user = login("client", world)
+
+    # The client field is ignored: a client always pays their own account.
+    response = api.post(
+        "/api/payments/intents/",
+        {
+            "client": world["other"].client_id,
+            "provider": "airtel",
+            "msisdn": "+243970000101",
+            "amount": "5000",
+            "currency": "CDF",
+            "invoice": world["other"].client.invoices.get().pk,
+        },
+    )
+
+    assert response.status_code == 400
+    assert "invoice" in response.json()
+    assert not PaymentIntent.objects.exists()
+
+
+def test_only_managers_reverse_payments(world):
+    cashier_api, _ = login("cashier", world)
+    manager_api, _ = login("agency_manager", world)
+    url = f"{PAYMENTS}{world['own'].pk}/reverse/"
+
+    assert cashier_api.post(url, {"reason": "Erreur"}).status_code == 403
+    assert manager_api.post(url, {"reason": ""}).status_code == 400
+    other = manager_api.post(f"{PAYMENTS}{world['other'].pk}/reverse/", {"reason": "Erreur"})
+    assert other.status_code == 404
+    done = manager_api.post(url, {"reason": "Mauvais client"})
+    assert done.status_code == 200
+    assert done.json()["status"] == "reversed"
+    assert Payment.objects.get(pk=world["other"].pk).status == "recorded"

@@ -1,0 +1,472 @@
+"""Mobile money end to end: push to the operator simulator, its real callbacks to our
+webhook on a live server, the status query, the payment, the receipt; and the attacks."""
+
+import json
+import subprocess
+import threading
+import time
+from decimal import Decimal
+
+import httpx
+import pytest
+from django.contrib.auth.models import Group
+
+from mwolo.accounts.tests.factories import UserFactory
+from mwolo.agencies.tests.factories import AgencyFactory
+from mwolo.billing.models import Invoice
+from mwolo.billing.selectors import client_balances
+from mwolo.core.permissions import ROLE_GROUP_NAMES, Role
+from mwolo.core.testing.operators import CALLBACK_SECRETS, mobile_money_settings
+from mwolo.integrations.payments.base import PaymentStatus, StatusResult
+from mwolo.notifications.models import Notification
+from mwolo.payments import services
+from mwolo.payments.models import Payment, PaymentIntent, PaymentReview, WebhookCall
+from mwolo.payments.tests.factories import D, site_with_invoices
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+PAYS = "+243970000101"  # any number the simulator does not read as a scripted outcome
+WAIT_S = 20
+OWED = D(24940)
+
+
+@pytest.fixture
+def platform(operator_sandbox, live_server, settings):
+    """The simulator calling our webhooks on the live server, the adapters calling it."""
+    operator_sandbox.reset()
+    operator_sandbox.configure(
+        callback_delay=0.05,
+        late_delay=1.0,
+        orange_expiry=600,
+        airtel_hash_in="body",
+        public_url="",
+        airtel_callback_url=f"{live_server.url}/api/payments/webhooks/airtel/",
+        vodacom_callback_url=(
+            f"{live_server.url}/api/payments/webhooks/vodacom/{CALLBACK_SECRETS['vodacom']}/"
+        ),
+    )
+    settings.MOBILE_MONEY = mobile_money_settings(operator_sandbox.url)
+    settings.MWOLO_PUBLIC_URL = live_server.url
+    return operator_sandbox
+
+
+@pytest.fixture
+def owing():
+    """A client owing one October invoice of 24 940 CDF, with their portal account."""
+    site, (invoice,) = site_with_invoices(agency=AgencyFactory(code="KIN-GOM"))
+    user = UserFactory()
+    user.groups.add(Group.objects.get(name=ROLE_GROUP_NAMES[Role.CLIENT]))
+    client = site.client
+    client.user = user
+    client.save()
+    return client, invoice, user
+
+
+def wait_for(intent, *statuses):
+    deadline = time.monotonic() + WAIT_S
+    while time.monotonic() < deadline:
+        intent.refresh_from_db()
+        if intent.status in statuses:
+            return intent
+        time.sleep(0.05)
+    raise AssertionError(f"{intent} is {intent.status}, not {statuses}")
+
+
+def pay(client, invoice, user, provider, msisdn=PAYS, amount=OWED):
+    return services.payment_intent_create(
+        client_id=client.pk,
+        provider=provider,
+        msisdn=msisdn,
+        amount=amount,
+        currency="CDF",
+        actor=user,
+        invoice_id=invoice.pk,
+    )
+
+
+def receipt_text(payment, tmp_path):
+    from mwolo.payments.delivery import receipt_pdf
+
+    path = tmp_path / "receipt.pdf"
+    path.write_bytes(receipt_pdf(payment_id=payment.pk).open("rb").read())
+    return subprocess.run(
+        ["pdftotext", "-layout", str(path), "-"], check=True, capture_output=True, text=True
+    ).stdout
+
+
+@pytest.mark.parametrize("provider", ["mpesa", "vodacom", "airtel", "orange"])
+def test_a_client_pays_an_invoice_by_mobile_money(platform, owing, provider, tmp_path):
+    client, invoice, user = owing
+
+    intent = pay(client, invoice, user, provider)
+    if provider == "orange":  # the client is sent to Orange's page and pays there
+        intent = wait_for_pushed(intent)
+        platform.pay_orange(intent.payment_url, PAYS)
+    intent = wait_for(intent, PaymentStatus.SUCCEEDED)
+
+    payment = Payment.objects.get(intent=intent)
+    assert (payment.method, payment.amount, payment.credited) == (provider, D(24940), D(24940))
+    assert payment.operator_transaction_id
+    assert Invoice.objects.get(pk=invoice.pk).status == Invoice.Status.PAID
+    assert client_balances(client_id=client.pk) == {"CDF": D("0.00")}
+    text = receipt_text(payment, tmp_path)
+    assert payment.receipt_number in text
+    assert "24 940,00" in text
+    assert invoice.number in text
+    # The client is told, once; the operator's callback was kept as it came.
+    deadline = time.monotonic() + WAIT_S
+    while not Notification.objects.filter(event="payment_receipt").exists():
+        assert time.monotonic() < deadline, "no receipt notice"
+        time.sleep(0.05)
+    assert Notification.objects.filter(event="payment_receipt", client=client).count() == 1
+    calls = WebhookCall.objects.filter(provider=provider, intent=intent)
+    if provider != "vodacom":  # Vodacom's synchronous answer may settle before its callback
+        deadline = time.monotonic() + WAIT_S
+        while not calls.exists():
+            assert time.monotonic() < deadline, "no callback stored"
+            time.sleep(0.05)
+    assert all(call.outcome in ("settled", "duplicate") for call in calls)
+
+
+def wait_for_pushed(intent):
+    deadline = time.monotonic() + WAIT_S
+    while time.monotonic() < deadline:
+        intent.refresh_from_db()
+        if intent.pushed_at:
+            return intent
+        time.sleep(0.05)
+    raise AssertionError("never pushed")
+
+
+@pytest.mark.parametrize(
+    ("msisdn", "status"),
+    [
+        ("+243970000991", PaymentStatus.FAILED),
+        ("+243970000992", PaymentStatus.CANCELLED),
+        ("+243970000993", PaymentStatus.INSUFFICIENT_FUNDS),
+        ("+243970000994", PaymentStatus.WRONG_PIN),
+    ],
+)
+def test_a_refused_payment_is_told_clearly_records_nothing_and_can_be_retried(
+    platform, owing, msisdn, status
+):
+    client, invoice, user = owing
+
+    intent = wait_for(pay(client, invoice, user, "airtel", msisdn=msisdn), status)
+
+    assert not Payment.objects.exists()
+    assert Invoice.objects.get(pk=invoice.pk).status == Invoice.Status.ISSUED
+    assert intent.get_status_display()  # a French label for the client
+    again = services.payment_intent_retry(intent_id=intent.pk, actor=user)
+    assert again.pk != intent.pk
+    assert (again.amount, again.msisdn, again.invoice_id) == (
+        intent.amount,
+        intent.msisdn,
+        invoice.pk,
+    )
+
+
+def test_a_missing_callback_is_settled_by_the_reconciliation(platform, owing):
+    client, invoice, user = owing
+    intent = pay(client, invoice, user, "mpesa", msisdn="+243970000998")  # no callback
+    platform.wait_until_done("mpesa", wait_for_pushed(intent).provider_reference)
+    assert PaymentIntent.objects.get(pk=intent.pk).status == PaymentStatus.PENDING
+
+    report = services.payment_intents_reconcile()
+
+    assert report.settled == 1
+    assert Payment.objects.get(intent=intent).operator_transaction_id
+    assert Invoice.objects.get(pk=invoice.pk).status == Invoice.Status.PAID
+    assert services.payment_intents_reconcile().settled == 0
+
+
+def test_duplicate_and_late_callbacks_record_one_payment(platform, owing):
+    client, invoice, user = owing
+    duplicated = wait_for(
+        pay(client, invoice, user, "airtel", msisdn="+243970000997"), PaymentStatus.SUCCEEDED
+    )
+    platform.wait_until_done("airtel", duplicated.reference)
+    time.sleep(0.3)
+
+    assert Payment.objects.filter(intent=duplicated).count() == 1
+    outcomes = sorted(
+        WebhookCall.objects.filter(intent=duplicated).values_list("outcome", flat=True)
+    )
+    assert outcomes.count("settled") == 1
+    assert len(outcomes) == 3
+
+
+def test_an_expired_push_is_expired_by_the_reconciliation(platform, owing):
+    client, invoice, user = owing
+    intent = pay(client, invoice, user, "orange")
+    intent = wait_for_pushed(intent)  # nobody opens Orange's page
+
+    from mwolo.core import clock
+
+    report = services.payment_intents_reconcile(as_of=clock.now() + services.INTENT_LIFETIME)
+
+    assert report.expired == 1
+    assert PaymentIntent.objects.get(pk=intent.pk).status == PaymentStatus.EXPIRED
+    assert not Payment.objects.exists()
+
+
+# --- Attacks ------------------------------------------------------------------------------
+
+
+def post(live_server, path, body, headers=None):
+    return httpx.post(
+        f"{live_server.url}{path}",
+        content=body if isinstance(body, bytes) else json.dumps(body).encode(),
+        headers={"Content-Type": "application/json", **(headers or {})},
+        timeout=10,
+    )
+
+
+def airtel_callback(reference, status="TS", money_id="MP261201.1200.A00001"):
+    return {
+        "transaction": {
+            "id": reference,
+            "message": "Paid",
+            "status_code": status,
+            "airtel_money_id": money_id,
+        }
+    }
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "status", "detail"),
+    [
+        ("/api/payments/webhooks/airtel/", b"{not json", 400, "not_json"),
+        ("/api/payments/webhooks/airtel/", airtel_callback("PIXXXX"), 403, "unsigned"),
+        ("/api/payments/webhooks/mpesa/wrong-secret/", {"Body": {}}, 403, "bad_path_secret"),
+        ("/api/payments/webhooks/mpesa/", {"Body": {}}, 403, "bad_path_secret"),
+        ("/api/payments/webhooks/orange/PINOSUCHREF/", {"status": "SUCCESS"}, 404, "no such"),
+        ("/api/payments/webhooks/paypal/", {}, 404, "unknown operator"),
+    ],
+)
+def test_forged_and_malformed_callbacks_are_refused_stored_and_record_nothing(
+    platform, live_server, owing, path, body, status, detail
+):
+    response = post(live_server, path, body)
+
+    assert response.status_code == status
+    call = WebhookCall.objects.get()
+    assert call.outcome in ("rejected", "unknown")
+    assert detail in call.detail
+    assert not Payment.objects.exists()
+
+
+def test_a_signed_callback_with_a_wrong_signature_is_refused(platform, live_server, owing):
+    client, invoice, user = owing
+    intent = wait_for_pushed(pay(client, invoice, user, "airtel", msisdn="+243970000998"))
+    body = airtel_callback(intent.reference)
+    body["hash"] = "AAAA" + "=" * 40
+
+    response = post(live_server, "/api/payments/webhooks/airtel/", body)
+
+    assert response.status_code == 403
+    assert WebhookCall.objects.filter(outcome="rejected", detail__contains="bad_signature").exists()
+    assert not Payment.objects.exists()
+
+
+def test_a_callback_claiming_success_is_believed_only_if_the_operator_confirms(
+    platform, live_server, owing
+):
+    client, invoice, user = owing
+    # The customer has not answered yet: the operator's status says pending.
+    platform.script("+243970000555", "success", hold=True)
+    intent = wait_for_pushed(pay(client, invoice, user, "mpesa", msisdn="+243970000555"))
+    forged = {
+        "Body": {
+            "stkCallback": {
+                "MerchantRequestID": "x",
+                "CheckoutRequestID": intent.provider_reference,
+                "ResultCode": 0,
+                "ResultDesc": "ok",
+                "CallbackMetadata": {
+                    "Item": [
+                        {"Name": "Amount", "Value": 24940},
+                        {"Name": "MpesaReceiptNumber", "Value": "FORGED1"},
+                        {"Name": "PhoneNumber", "Value": 243970000555},
+                    ]
+                },
+            }
+        }
+    }
+
+    response = post(
+        live_server, f"/api/payments/webhooks/mpesa/{CALLBACK_SECRETS['mpesa']}/", forged
+    )
+
+    assert response.status_code == 200  # Daraja is told "received"; nothing is recorded
+    assert WebhookCall.objects.get().outcome == "pending"
+    assert not Payment.objects.exists()
+    assert PaymentIntent.objects.get(pk=intent.pk).status == PaymentStatus.PENDING
+
+
+def test_an_amount_the_operator_did_not_agree_to_goes_to_review(owing):
+    client, invoice, _user = owing
+    intent = PaymentIntent.objects.create(
+        client=client,
+        purpose=PaymentIntent.Purpose.INVOICE,
+        invoice=invoice,
+        provider="airtel",
+        msisdn=PAYS,
+        amount=D(24940),
+        currency="CDF",
+        provider_reference="PIREVIEW01",
+        expires_at=invoice.created_at,
+    )
+    answer = StatusResult(
+        status=PaymentStatus.SUCCEEDED,
+        transaction_id="MP1",
+        amount=Decimal(100),
+        currency="USD",
+        payer="243970000101",
+        message="",
+        raw={},
+    )
+
+    settled = services._settle(intent.pk, answer, None)
+
+    assert settled.outcome == "review"
+    review = PaymentReview.objects.get()
+    assert "100" in review.reason
+    assert "USD" in review.reason
+    assert not Payment.objects.exists()
+    assert Invoice.objects.get(pk=invoice.pk).status == Invoice.Status.ISSUED
+
+
+def test_fifty_copies_of_one_callback_at_once_record_one_payment(
+    platform, live_server, owing, callback_receiver
+):
+    client, invoice, user = owing
+    # Airtel's callbacks go to a receiver of the test's first, to be replayed.
+    platform.configure(airtel_callback_url=callback_receiver.url("/airtel/"))
+    intent = pay(client, invoice, user, "airtel")
+    (original,) = callback_receiver.wait_for("/airtel/", 1)
+    assert PaymentIntent.objects.get(pk=intent.pk).status == PaymentStatus.PENDING
+    start = threading.Barrier(50)
+    answers = []
+
+    def replay():
+        start.wait()
+        answers.append(
+            httpx.post(
+                f"{live_server.url}/api/payments/webhooks/airtel/",
+                content=original.body,
+                headers={"Content-Type": "application/json"},
+                timeout=60,
+            ).status_code
+        )
+
+    threads = [threading.Thread(target=replay) for _ in range(50)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert answers == [200] * 50
+    assert Payment.objects.count() == 1
+    assert WebhookCall.objects.filter(outcome="settled").count() == 1
+    assert WebhookCall.objects.count() == 50
+    assert client_balances(client_id=client.pk) == {"CDF": D("0.00")}
+
+
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [
+        ({"amount": D(0)}, "amount"),
+        ({"amount": D("100.50"), "provider": "mpesa"}, "amount"),
+        ({"msisdn": "+33612345678"}, "msisdn"),
+        ({"msisdn": "0812"}, "msisdn"),
+        ({"provider": "paypal"}, "provider"),
+        ({"currency": "EUR"}, "currency"),
+    ],
+)
+def test_a_bad_request_is_refused_and_nothing_is_pushed(platform, owing, changes, field):
+    from django.core.exceptions import ValidationError
+
+    client, _invoice, user = owing
+    request = {
+        "client_id": client.pk,
+        "provider": "airtel",
+        "msisdn": PAYS,
+        "amount": D(5000),
+        "currency": "CDF",
+        "actor": user,
+        **changes,
+    }
+
+    with pytest.raises(ValidationError) as refused:
+        services.payment_intent_create(**request)
+
+    assert field in refused.value.message_dict
+    assert not PaymentIntent.objects.exists()
+    assert platform.requests() == []
+
+
+def test_prepaid_credit_bought_by_mobile_money_gives_a_token_on_the_receipt(platform, tmp_path):
+    from mwolo.billing.models import ExchangeRate
+    from mwolo.billing.tests.factories import metered_site, tariff
+    from mwolo.core import clock
+    from mwolo.metering.models import PrepaidToken
+
+    tariff()
+    ExchangeRate.objects.create(day=clock.today(), cdf_per_usd=Decimal(2800))
+    site = metered_site(prepaid=True)
+    user = UserFactory()
+    user.groups.add(Group.objects.get(name=ROLE_GROUP_NAMES[Role.CLIENT]))
+    client = site.client
+    client.user = user
+    client.save()
+
+    intent = services.payment_intent_create(
+        client_id=client.pk,
+        provider="airtel",
+        msisdn=PAYS,
+        amount=D(11600),  # 50 kWh at 100 CDF and 25 at 200, + 16 % VAT
+        currency="CDF",
+        actor=user,
+        meter_id=site.meters.get().pk,
+    )
+    intent = wait_for(intent, PaymentStatus.SUCCEEDED)
+
+    payment = Payment.objects.get(intent=intent)
+    token = PrepaidToken.objects.get()
+    assert payment.token == token
+    assert token.energy_kwh == 75
+    assert client_balances(client_id=client.pk) == {}
+    text = receipt_text(payment, tmp_path)
+    assert "75" in text
+    assert token.token[:3] in text.replace(" ", "")
+
+
+@pytest.mark.browser
+def test_the_status_page_tells_the_client_where_their_payment_stands(page, owing, screenshots):
+    client, invoice, _user = owing
+    intent = PaymentIntent.objects.create(
+        client=client,
+        purpose=PaymentIntent.Purpose.INVOICE,
+        invoice=invoice,
+        provider="orange",
+        msisdn=PAYS,
+        amount=OWED,
+        currency="CDF",
+        expires_at=invoice.created_at,
+    )
+    url = f"/paiement/{intent.reference}/"
+
+    page.goto(url)
+    assert "En attente de la réponse de l’opérateur" in page.inner_text("main")
+    assert client.display_name not in page.content()
+    page.screenshot(path=screenshots / "payment-pending.png", full_page=True)
+    PaymentIntent.objects.filter(pk=intent.pk).update(status=PaymentStatus.CANCELLED)
+    page.goto(url)
+    assert "Annulé par le client" in page.inner_text("main")
+    page.screenshot(path=screenshots / "payment-cancelled.png", full_page=True)
+    PaymentIntent.objects.filter(pk=intent.pk).update(status=PaymentStatus.SUCCEEDED)
+    page.goto(url)
+    assert "Payé" in page.inner_text("main")
+    page.screenshot(path=screenshots / "payment-paid.png", full_page=True)
+    assert page.goto("/paiement/PINOSUCH0000/").status == 404
