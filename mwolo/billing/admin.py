@@ -572,6 +572,7 @@ class InvoiceAdmin(ReadOnlyAdmin):
                     }
                     for invoice in invoices
                 ],
+                "selected_ids": [invoice.pk for invoice in invoices],
                 "form": form,
                 "action": request.POST.get("action"),
                 "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,

@@ -356,6 +356,7 @@ class DisconnectionAdmin(ReadOnlyAdmin):
                 "episodes": [
                     {"episode": episode, "amount": self.amount(episode)} for episode in episodes
                 ],
+                "selected_ids": [episode.pk for episode in episodes],
                 "form": form,
                 "action": request.POST.get("action"),
                 "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,

@@ -822,8 +822,9 @@ def overdue_cleared_check(*, client_id: int) -> list[Disconnection]:
     command (tracked on the disconnection) and the client a ``reconnection`` message.
 
     Idempotent and cheap when there is nothing to do (two queries): call it after anything
-    that lowers what a client owes — payments do, on commit; the daily pass calls it for
-    every client cut. Returns the disconnections it closed (empty when none).
+    that lowers what a client owes or shelters them — payments do, on commit, and so do
+    promises and exemptions; the daily pass does the same for every client cut. Returns
+    the disconnections it closed (empty when none).
     """
     zone = (
         Client.objects.select_for_update()
@@ -987,22 +988,8 @@ def promise_to_pay_record(
     )
     promise.full_clean()
     promise.save()
-    _reconnect_due(
-        _context(
-            as_of=clock.today(promise.client.agency.time_zone),
-            agency_ids=_client_agencies(client_id),
-            now=None,
-        ),
-        clients=_Clients.one(client_id),
-    )
+    overdue_cleared_check(client_id=client_id)
     return promise
-
-
-def _client_agencies(client_id: int) -> set[int]:
-    """The agencies of a client's sites (and their own): where their episodes are filed."""
-    ids = set(Site.objects.filter(client_id=client_id).values_list("agency_id", flat=True))
-    ids.update(Client.objects.filter(pk=client_id).values_list("agency_id", flat=True))
-    return ids
 
 
 def dunning_exemption_check(
@@ -1076,14 +1063,7 @@ def dunning_exemption_grant(
     )
     exemption.full_clean()
     exemption.save()
-    _reconnect_due(
-        _context(
-            as_of=clock.today(exemption.client.agency.time_zone),
-            agency_ids=_client_agencies(client_id),
-            now=None,
-        ),
-        clients=_Clients.one(client_id),
-    )
+    overdue_cleared_check(client_id=client_id)
     return exemption
 
 

@@ -133,6 +133,7 @@ class MeterAdmin(ScopedModelAdmin):
                 "title": title,
                 "opts": self.model._meta,
                 "meters": queryset,
+                "selected_ids": [meter.pk for meter in queryset],
                 "form": form,
                 "token": token,
                 "action": request.POST.get("action"),

@@ -52,6 +52,7 @@ def _confirm(
             "title": title,
             "opts": model_admin.model._meta,
             "objects": queryset,
+            "selected_ids": [row.pk for row in queryset],
             "form": form,
             "action": request.POST.get("action"),
             "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
