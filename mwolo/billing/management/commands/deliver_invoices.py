@@ -1,9 +1,9 @@
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
-from django.utils.dateparse import parse_datetime
 
 from mwolo.billing.delivery import invoices_backlog_deliver
+from mwolo.core.management.as_of import add_as_of_argument, as_of_moment
 
 
 class Command(BaseCommand):
@@ -14,22 +14,10 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument(
-            "--as-of", help="the moment to look back from (ISO, with offset); default now"
-        )
+        add_as_of_argument(parser, "to look back from")
 
     def handle(self, *args: Any, as_of: str | None, **options: Any) -> None:
-        now = None
-        if as_of:
-            try:
-                now = parse_datetime(as_of)
-            except ValueError:
-                now = None
-            if now is None or now.tzinfo is None:
-                raise CommandError(
-                    "--as-of must be a date and time with its offset, "
-                    "e.g. 2026-11-21T09:00:00+01:00"
-                )
+        now = as_of_moment(as_of)
         report = invoices_backlog_deliver(as_of=now)
         self.stdout.write(
             f"{report.found} invoices to deliver: {report.delivered} delivered, "

@@ -1,8 +1,8 @@
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
-from django.utils.dateparse import parse_datetime
+from django.core.management.base import BaseCommand, CommandParser
 
+from mwolo.core.management.as_of import add_as_of_argument, as_of_moment
 from mwolo.metering.services import meters_reconcile
 
 
@@ -13,19 +13,10 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument(
-            "--as-of", help="the moment to reconcile as of (ISO, with offset); default now"
-        )
+        add_as_of_argument(parser, "to reconcile as of")
 
     def handle(self, *args: Any, as_of: str | None, **options: Any) -> None:
-        now = None
-        if as_of:
-            now = parse_datetime(as_of)
-            if now is None or now.tzinfo is None:
-                raise CommandError(
-                    "--as-of must be a date and time with its offset, "
-                    "e.g. 2026-11-21T09:00:00+01:00"
-                )
+        now = as_of_moment(as_of)
         report = meters_reconcile(now=now)
         self.stdout.write(
             f"{report.commands} commands issued, {report.alarms} alarms, "
