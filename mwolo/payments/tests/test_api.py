@@ -8,6 +8,7 @@ from rest_framework.test import APIClient
 
 from mwolo.accounts.tests.factories import AdministratorFactory, EmployeeFactory, UserFactory
 from mwolo.agencies.tests.factories import AgencyFactory
+from mwolo.core import clock
 from mwolo.core.permissions import ROLE_GROUP_NAMES, Role
 from mwolo.geo.tests.factories import commune
 from mwolo.payments import services
@@ -190,3 +191,111 @@ def test_only_managers_reverse_payments(world):
     assert done.status_code == 200
     assert done.json()["status"] == "reversed"
     assert Payment.objects.get(pk=world["other"].pk).status == "recorded"
+
+
+# --- Mobile-money requests and tills: who sees them, fixed query counts -------------------
+
+INTENTS = "/api/payments/intents/"
+TILLS = "/api/payments/tills/"
+
+
+def intent_for(site, msisdn="+243970000101"):
+    return PaymentIntent.objects.create(
+        client=site.client,
+        purpose=PaymentIntent.Purpose.ACCOUNT,
+        provider="airtel",
+        msisdn=msisdn,
+        amount=D(5000),
+        currency="CDF",
+        expires_at=clock.now() + services.INTENT_LIFETIME,
+    )
+
+
+@pytest.mark.parametrize(
+    ("actor", "sees"),
+    [
+        ("anonymous", None),
+        ("administrator", {"own", "other"}),
+        ("agency_manager", {"own"}),
+        ("billing_agent", {"own"}),
+        ("cashier", {"own"}),
+        ("support_agent", {"own"}),
+        ("technician", None),
+        ("hr_officer", None),
+        ("client", {"own"}),
+    ],
+)
+def test_who_sees_which_mobile_money_requests(world, actor, sees):
+    intents = {name: intent_for(world[name]) for name in ("own", "other")}
+    api, _user = login(actor, world)
+
+    listed = api.get(INTENTS)
+
+    if sees is None:
+        assert listed.status_code in (401, 403)
+        assert api.get(f"{INTENTS}{intents['own'].pk}/").status_code in (401, 403)
+        return
+    assert {row["reference"] for row in listed.json()["results"]} == {
+        intents[name].reference for name in sees
+    }
+    for name in ("own", "other"):
+        detail = api.get(f"{INTENTS}{intents[name].pk}/")
+        assert detail.status_code == (200 if name in sees else 404)
+
+
+@pytest.mark.parametrize(
+    ("actor", "sees"),
+    [
+        ("anonymous", None),
+        ("administrator", {"own", "other"}),
+        ("agency_manager", {"own"}),
+        ("billing_agent", {"own"}),
+        ("cashier", {"own"}),
+        ("support_agent", None),
+        ("technician", None),
+        ("hr_officer", None),
+        ("client", None),
+    ],
+)
+def test_who_sees_which_tills(world, actor, sees):
+    tills = {
+        "own": CashSession.objects.get(agency=world["gombe"]),
+        "other": CashSession.objects.exclude(agency=world["gombe"]).get(),
+    }
+    api, _user = login(actor, world)
+
+    listed = api.get(TILLS)
+
+    if sees is None:
+        assert listed.status_code in (401, 403)
+        assert api.get(f"{TILLS}{tills['own'].pk}/").status_code in (401, 403)
+        return
+    assert {row["id"] for row in listed.json()["results"]} == {tills[name].pk for name in sees}
+    for name in ("own", "other"):
+        assert api.get(f"{TILLS}{tills[name].pk}/").status_code == (200 if name in sees else 404)
+
+
+def test_the_request_and_till_lists_read_a_fixed_number_of_queries(world):
+    api, _user = login("administrator", world)
+
+    def count(url):
+        with CaptureQueriesContext(connection) as captured:
+            assert api.get(url).status_code == 200
+        return len(captured)
+
+    def pay(index):
+        paid = intent_for(world["own"], msisdn=f"+24397000020{index}")
+        services._pay(paid, transaction_id=f"MP{index:08d}", payer=str(paid.msisdn))
+
+    pay(0)
+    intent_for(world["other"])
+    [count(url) for url in (INTENTS, TILLS)]  # the user's permissions are read once
+    few = {url: count(url) for url in (INTENTS, TILLS)}
+    for index in range(1, 6):
+        pay(index)
+        intent_for(world["other"])
+        cashier = cashier_of(world["gombe"])
+        services.cash_session_open(
+            cashier=cashier, agency_id=world["gombe"].pk, opening_cdf=D(0), opening_usd=D(0)
+        )
+    assert {url: count(url) for url in (INTENTS, TILLS)} == few
