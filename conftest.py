@@ -14,6 +14,7 @@ from django.apps import apps
 from django.conf import settings
 from django.core.cache import cache
 from django.core.management import call_command
+from django.core.servers.basehttp import WSGIServer
 
 pytest_plugins = [
     "mwolo.core.testing.browser",
@@ -21,6 +22,10 @@ pytest_plugins = [
     "mwolo.core.testing.operators",
     "mwolo.core.testing.notifications",
 ]
+
+# Operators send callbacks in bursts (fifty copies at once in a test): Django's listen
+# backlog of 10 makes the live server reset the connections beyond it under load.
+WSGIServer.request_queue_size = 128
 
 _provinces_migration = importlib.import_module("mwolo.geo.migrations.0002_drc_provinces")
 

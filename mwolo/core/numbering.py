@@ -7,8 +7,7 @@ back and two concurrent issuers wait for each other instead of taking the same n
 
 from collections.abc import Callable
 
-from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db import IntegrityError, connection, transaction
 
 from .models import Sequence
 
@@ -23,15 +22,33 @@ def sequence_reserve(*, key: str, count: int) -> int:
         raise RuntimeError("sequence numbers must be taken inside the issuing transaction")
     if count < 1:
         raise ValueError("count must be at least 1")
-    updated = Sequence.objects.filter(key=key).update(last_value=F("last_value") + count)
-    if not updated:
+    last = _advance(key, count)
+    if last is None:
         try:
             with transaction.atomic():
                 Sequence.objects.create(key=key, last_value=count)
+            last = count
         except IntegrityError:
             # Another transaction created it first: take the values after theirs.
-            Sequence.objects.filter(key=key).update(last_value=F("last_value") + count)
-    return Sequence.objects.values_list("last_value", flat=True).get(key=key) - count + 1
+            last = _advance(key, count)
+    if last is None:
+        raise RuntimeError(f"the counter {key!r} could not be advanced")
+    return last - count + 1
+
+
+def _advance(key: str, count: int) -> int | None:
+    """The counter's new last value, in one statement (None when it does not exist yet)."""
+    table, last, name = map(
+        connection.ops.quote_name, (Sequence._meta.db_table, "last_value", "key")
+    )
+    with connection.cursor() as cursor:
+        # PostgreSQL and SQLite (3.35+) both return the updated row.
+        cursor.execute(
+            f"UPDATE {table} SET {last} = {last} + %s WHERE {name} = %s RETURNING {last}",  # noqa: S608
+            [count, key],
+        )
+        row = cursor.fetchone()
+    return None if row is None else int(row[0])
 
 
 def sequence_next(*, key: str) -> int:

@@ -105,22 +105,24 @@ def _lock_client(client_id: int) -> Client:
     return Client.objects.select_for_update().get(pk=client_id)
 
 
-def _open_invoices(client_id: int, currency: str, first: int | None) -> list[int]:
-    """The client's unpaid invoices in ``currency``, locked, in the order they are paid:
-    ``first`` (a chosen invoice) then oldest due."""
+def _open_invoices(client_id: int, currency: str, first: int | None) -> dict[int, str]:
+    """The client's unpaid invoices in ``currency``, locked, in the order they are paid
+    (``first``, a chosen invoice, then oldest due): id → number."""
     rows = list(
         Invoice.objects.select_for_update()
         .filter(client_id=client_id, currency=currency, status__in=OPEN)
         .order_by("pk")
-        .values_list("pk", "due_date")
+        .values_list("pk", "due_date", "number")
     )
     rows.sort(key=lambda row: (row[0] != first, row[1] or dt.date.max, row[0]))
-    return [pk for pk, _due in rows]
+    return {pk: number for pk, _due, number in rows}
 
 
 def invoices_status_refresh(*, invoice_ids: Iterable[int]) -> None:
     """Issued, partially paid or paid, from what is left to pay on each (not cancelled)."""
     ids = list(invoice_ids)
+    if not ids:
+        return
     left = invoices_open_amounts(invoice_ids=ids)
     totals = dict(Invoice.objects.filter(pk__in=ids).values_list("pk", "total"))
     by_status: dict[str, list[int]] = {}
@@ -145,11 +147,12 @@ def _spread(
 ) -> tuple[list[AccountEntry], Decimal]:
     """Entries paying the client's open invoices with ``amount`` (oldest first); returns
     them and what is left."""
-    invoice_ids = _open_invoices(payment.client_id, currency, first)
-    left = invoices_open_amounts(invoice_ids=invoice_ids)
-    numbers = dict(Invoice.objects.filter(pk__in=invoice_ids).values_list("pk", "number"))
+    numbers = _open_invoices(payment.client_id, currency, first)
+    if not numbers:
+        return [], amount
+    left = invoices_open_amounts(invoice_ids=numbers)
     entries = []
-    for invoice_id in invoice_ids:
+    for invoice_id in numbers:
         if amount <= 0:
             break
         share = min(amount, left[invoice_id])
@@ -295,8 +298,8 @@ def _record(
         recorded_by=actor,
     )
     try:
-        with transaction.atomic():
-            payment.save()
+        # No savepoint: the error leaves the caller's transaction, which rolls back whole.
+        payment.save()
     except IntegrityError as clash:
         raise ApplicationError(
             _("This transaction (%s) was recorded already.") % operator_transaction_id,

@@ -165,6 +165,8 @@ class OperatorSimulator(ThreadingHTTPServer):
             transaction.done = True
 
     def _deliver(self, transaction: Transaction, delivery: Delivery) -> None:
+        if not self.ledger.holds(transaction):
+            return
         record: dict[str, Any] = {"url": delivery.url, "sent_at": time.time()}
         try:
             response = httpx.post(

@@ -97,6 +97,11 @@ class Ledger:
             self._transactions.append(transaction)
             return True
 
+    def holds(self, transaction: Transaction) -> bool:
+        """False once a reset forgot it: its callbacks still planned are not sent."""
+        with self.lock:
+            return any(known is transaction for known in self._transactions)
+
     def find(self, operator: str, test: Callable[[Transaction], bool]) -> Transaction | None:
         with self.lock:
             return next((t for t in self._transactions if t.operator == operator and test(t)), None)
@@ -145,7 +150,8 @@ class Ledger:
 
     def reset(self, *, wait: float = 15) -> None:
         """Forget everything, once the operator requests still being served are done (a
-        client that gave up on a slow reply must not leave its request to the next test)."""
+        client that gave up on a slow reply must not leave its request to the next test);
+        the late callbacks of what is forgotten are dropped for the same reason."""
         with self.lock:
             self._idle.wait_for(lambda: self._in_flight == 0, timeout=wait)
             self._transactions.clear()
