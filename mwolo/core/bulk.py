@@ -45,6 +45,7 @@ def rows_insert(
         return count
     adapt = connection.ops.adapt_datetimefield_value
     datetime_at = [i for i, field in enumerate(concrete) if isinstance(field, models.DateTimeField)]
+    uuid_at = [i for i, field in enumerate(concrete) if isinstance(field, models.UUIDField)]
     prepared: list[list[Any]] = []
     for row in rows:
         values = list(row)
@@ -52,6 +53,8 @@ def rows_insert(
             values[i] = json.dumps(values[i])
         for i in datetime_at:
             values[i] = adapt(values[i])
+        for i in uuid_at:  # stored as 32 hex digits where the database has no uuid type
+            values[i] = None if values[i] is None else values[i].hex
         prepared.append(values)
     marks = ", ".join(["%s"] * len(concrete))
     with connection.cursor() as cursor:

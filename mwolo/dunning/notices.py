@@ -161,6 +161,9 @@ class _CommonContext:
         return {**agency, "client_name": client.display_name, "client_number": client.number}
 
 
+LANGUAGES = frozenset(Language.values)
+
+
 def _clients(ids: set[int]) -> dict[int, Client]:
     """The clients, each agency loaded once and shared (not once per client), and their
     phone as stored — E.164 (``PHONENUMBER_DB_FORMAT``) — without parsing it again."""
@@ -206,9 +209,7 @@ def notices_send(*, notices: Sequence[Notice]) -> list[int]:
     for notice in notices:
         client = clients[notice.client_id]
         language = (
-            client.preferred_language
-            if client.preferred_language in Language.values
-            else Language.FRENCH
+            client.preferred_language if client.preferred_language in LANGUAGES else Language.FRENCH
         )
         by_language[language].append((notice, client))
     rows: list[tuple] = []

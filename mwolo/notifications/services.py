@@ -88,13 +88,16 @@ def _check_context(event: Event, context: Mapping[str, Any]) -> None:
         )
 
 
+CHANNELS = frozenset(Channel.values)
+
+
 def _channels(client: Client, event: Event, wanted: Collection[str] | None) -> list[str]:
     """Email only where the client has an address; never nothing: SMS reaches everyone."""
     if wanted is None:
         wanted = [client.preferred_channel]
         if event.sms_always:
             wanted.append(Channel.SMS)
-    unknown = set(wanted) - set(Channel.values)
+    unknown = set(wanted) - CHANNELS
     if unknown:
         raise ApplicationError(
             _("Unknown channel: %(names)s.") % {"names": ", ".join(sorted(unknown))}
