@@ -145,6 +145,7 @@ class WorkOrderAdmin(ScopedModelAdmin):
                 "title": title,
                 "opts": self.model._meta,
                 "work_orders": queryset,
+                "selected_ids": [work_order.pk for work_order in queryset],
                 "form": form,
                 "action": request.POST.get("action"),
                 "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
