@@ -8,6 +8,8 @@ Loaded by the root ``conftest.py`` (``pytest_plugins``):
   Orange's page.
 - ``callback_receiver``: an HTTP server of the test's own recording every POST (path,
   headers, raw body) and answering 200, where the payments webhook will be.
+- ``platform``: the simulator reset and calling the payments webhooks on the live
+  server, the adapters (``settings.MOBILE_MONEY``) calling it: payments end to end.
 - ``mobile_money``: both, the simulator reset, Airtel's and Vodacom's merchant URLs set
   to the receiver, and ``settings.MOBILE_MONEY`` pointed at the simulator, so
   ``provider_for(name)`` returns adapters that talk to it.
@@ -293,6 +295,26 @@ def operator_sandbox() -> Iterator[OperatorSandbox]:
     sandbox = start_operator_sandbox()
     yield sandbox
     sandbox.stop()
+
+
+@pytest.fixture
+def platform(operator_sandbox: OperatorSandbox, live_server: Any, settings: Any) -> OperatorSandbox:
+    """The simulator calling our webhooks on the live server, the adapters calling it."""
+    operator_sandbox.reset()
+    operator_sandbox.configure(
+        callback_delay=TEST_CALLBACK_DELAY,
+        late_delay=TEST_LATE_DELAY,
+        orange_expiry=600,
+        airtel_hash_in="body",
+        public_url="",
+        airtel_callback_url=f"{live_server.url}/api/payments/webhooks/airtel/",
+        vodacom_callback_url=(
+            f"{live_server.url}/api/payments/webhooks/vodacom/{CALLBACK_SECRETS['vodacom']}/"
+        ),
+    )
+    settings.MOBILE_MONEY = mobile_money_settings(operator_sandbox.url)
+    settings.MWOLO_PUBLIC_URL = live_server.url
+    return operator_sandbox
 
 
 @pytest.fixture

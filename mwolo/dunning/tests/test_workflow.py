@@ -38,7 +38,6 @@ from mwolo.metering.tests.test_headend_scenarios import (
 )
 from mwolo.payments import services as payments
 from mwolo.payments.models import Payment
-from mwolo.payments.tests.test_mobile_money import platform  # noqa: F401 (a fixture)
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -76,7 +75,7 @@ def waiting(check: Callable[[], T], what: str) -> T:
 
 
 def test_one_invoice_from_issue_to_disconnection_payment_and_reconnection(
-    platform,  # noqa: F811
+    platform,
     mqtt_broker,
     headend,
     smtp_sink,

@@ -16,7 +16,7 @@ from mwolo.agencies.tests.factories import AgencyFactory
 from mwolo.billing.models import Invoice
 from mwolo.billing.selectors import client_balances
 from mwolo.core.permissions import ROLE_GROUP_NAMES, Role
-from mwolo.core.testing.operators import CALLBACK_SECRETS, mobile_money_settings
+from mwolo.core.testing.operators import CALLBACK_SECRETS
 from mwolo.integrations.payments.base import PaymentStatus, StatusResult
 from mwolo.notifications.models import Notification
 from mwolo.payments import services
@@ -28,26 +28,6 @@ pytestmark = pytest.mark.django_db(transaction=True)
 PAYS = "+243970000101"  # any number the simulator does not read as a scripted outcome
 WAIT_S = 20
 OWED = D(24940)
-
-
-@pytest.fixture
-def platform(operator_sandbox, live_server, settings):
-    """The simulator calling our webhooks on the live server, the adapters calling it."""
-    operator_sandbox.reset()
-    operator_sandbox.configure(
-        callback_delay=0.05,
-        late_delay=1.0,
-        orange_expiry=600,
-        airtel_hash_in="body",
-        public_url="",
-        airtel_callback_url=f"{live_server.url}/api/payments/webhooks/airtel/",
-        vodacom_callback_url=(
-            f"{live_server.url}/api/payments/webhooks/vodacom/{CALLBACK_SECRETS['vodacom']}/"
-        ),
-    )
-    settings.MOBILE_MONEY = mobile_money_settings(operator_sandbox.url)
-    settings.MWOLO_PUBLIC_URL = live_server.url
-    return operator_sandbox
 
 
 @pytest.fixture
