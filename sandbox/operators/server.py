@@ -165,22 +165,28 @@ class OperatorSimulator(ThreadingHTTPServer):
             transaction.done = True
 
     def _deliver(self, transaction: Transaction, delivery: Delivery) -> None:
-        if not self.ledger.holds(transaction):
-            return
-        record: dict[str, Any] = {"url": delivery.url, "sent_at": time.time()}
+        # Counted before the check: a reset either forgets the transaction first or waits
+        # for this callback to land, never lets it reach the next test's server.
+        self.ledger.request_started()
         try:
-            response = httpx.post(
-                delivery.url,
-                content=delivery.body,
-                headers={"Content-Type": "application/json", **delivery.headers},
-                timeout=CALLBACK_TIMEOUT_S,
-            )
-            record["status"] = response.status_code
-        except httpx.HTTPError as exc:
-            record["error"] = f"{type(exc).__name__}: {exc}"
-            logger.warning("callback to %s failed: %s", delivery.url, record["error"])
-        with self.ledger.lock:
-            transaction.callbacks.append(record)
+            if not self.ledger.holds(transaction):
+                return
+            record: dict[str, Any] = {"url": delivery.url, "sent_at": time.time()}
+            try:
+                response = httpx.post(
+                    delivery.url,
+                    content=delivery.body,
+                    headers={"Content-Type": "application/json", **delivery.headers},
+                    timeout=CALLBACK_TIMEOUT_S,
+                )
+                record["status"] = response.status_code
+            except httpx.HTTPError as exc:
+                record["error"] = f"{type(exc).__name__}: {exc}"
+                logger.warning("callback to %s failed: %s", delivery.url, record["error"])
+            with self.ledger.lock:
+                transaction.callbacks.append(record)
+        finally:
+            self.ledger.request_finished()
 
 
 class _RequestHandler(BaseHTTPRequestHandler):

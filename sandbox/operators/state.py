@@ -149,9 +149,10 @@ class Ledger:
             return [r for r in self._requests if operator in (None, r["operator"])]
 
     def reset(self, *, wait: float = 15) -> None:
-        """Forget everything, once the operator requests still being served are done (a
-        client that gave up on a slow reply must not leave its request to the next test);
-        the late callbacks of what is forgotten are dropped for the same reason."""
+        """Forget everything, once the operator requests still being served and the
+        callbacks being sent are done (a client that gave up on a slow reply must not leave
+        its request to the next test); the later callbacks of what is forgotten are dropped
+        for the same reason."""
         with self.lock:
             self._idle.wait_for(lambda: self._in_flight == 0, timeout=wait)
             self._transactions.clear()

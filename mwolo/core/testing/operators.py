@@ -298,8 +298,13 @@ def operator_sandbox() -> Iterator[OperatorSandbox]:
 
 
 @pytest.fixture
-def platform(operator_sandbox: OperatorSandbox, live_server: Any, settings: Any) -> OperatorSandbox:
-    """The simulator calling our webhooks on the live server, the adapters calling it."""
+def platform(
+    operator_sandbox: OperatorSandbox, live_server: Any, settings: Any
+) -> Iterator[OperatorSandbox]:
+    """The simulator calling our webhooks on the live server, the adapters calling it.
+
+    Reset again at the end, before the database is emptied: a callback still on its way
+    would otherwise be stored after the flush, in the next test's database."""
     operator_sandbox.reset()
     operator_sandbox.configure(
         callback_delay=TEST_CALLBACK_DELAY,
@@ -314,7 +319,8 @@ def platform(operator_sandbox: OperatorSandbox, live_server: Any, settings: Any)
     )
     settings.MOBILE_MONEY = mobile_money_settings(operator_sandbox.url)
     settings.MWOLO_PUBLIC_URL = live_server.url
-    return operator_sandbox
+    yield operator_sandbox
+    operator_sandbox.reset()
 
 
 @pytest.fixture
