@@ -142,58 +142,72 @@ def invoices_status_refresh(*, invoice_ids: Iterable[int]) -> None:
         ).update(status=status, updated_at=now)
 
 
-def _spread(
-    payment: Payment, amount: Decimal, currency: str, *, first: int | None, now: dt.datetime
-) -> tuple[list[AccountEntry], Decimal]:
-    """Entries paying the client's open invoices with ``amount`` (oldest first); returns
-    them and what is left."""
-    numbers = _open_invoices(payment.client_id, currency, first)
+@dataclass(frozen=True)
+class _Share:
+    """What a payment puts on one invoice; ``settles`` when it is all that was left."""
+
+    invoice_id: int
+    number: str
+    amount: Decimal
+    settles: bool
+
+
+def _allocation(
+    client_id: int, amount: Decimal, currency: str, *, first: int | None
+) -> tuple[list[_Share], Decimal]:
+    """How ``amount`` pays the client's open invoices (locked, oldest due first, or
+    ``first``), and what is left."""
+    numbers = _open_invoices(client_id, currency, first)
     if not numbers:
         return [], amount
     left = invoices_open_amounts(invoice_ids=numbers)
-    entries = []
-    for invoice_id in numbers:
+    shares = []
+    for invoice_id, number in numbers.items():
         if amount <= 0:
             break
         share = min(amount, left[invoice_id])
         if share <= 0:
             continue
+        shares.append(_Share(invoice_id, number, share, settles=share == left[invoice_id]))
+        amount -= share
+    return shares, amount
+
+
+def _book(payment: Payment, currency: str, shares: list[_Share], *, to_credit: Decimal) -> None:
+    """The payment's entries: one per invoice share, and ``to_credit`` kept as the client's
+    credit (taken from it when negative). The invoices' statuses follow from the shares,
+    without reading them again."""
+    now = clock.now()
+    entries = [
+        AccountEntry(
+            client_id=payment.client_id,
+            currency=currency,
+            kind=AccountEntry.Kind.PAYMENT,
+            reference=f"{payment.receipt_number} → {share.number}"[:30],
+            booked_at=now,
+            amount=-share.amount,
+            invoice_id=share.invoice_id,
+            payment=payment,
+        )
+        for share in shares
+    ]
+    if to_credit:
         entries.append(
             AccountEntry(
                 client_id=payment.client_id,
                 currency=currency,
                 kind=AccountEntry.Kind.PAYMENT,
-                reference=f"{payment.receipt_number} → {numbers[invoice_id]}"[:30],
-                booked_at=now,
-                amount=-share,
-                invoice_id=invoice_id,
-                payment=payment,
-            )
-        )
-        amount -= share
-    return entries, amount
-
-
-def _book(payment: Payment, *, invoice_id: int | None) -> None:
-    """The payment's entries: the invoices it pays, the rest as credit; statuses follow."""
-    now = clock.now()
-    entries, rest = _spread(
-        payment, payment.credited, payment.account_currency, first=invoice_id, now=now
-    )
-    if rest > 0:
-        entries.append(
-            AccountEntry(
-                client_id=payment.client_id,
-                currency=payment.account_currency,
-                kind=AccountEntry.Kind.PAYMENT,
                 reference=payment.receipt_number,
                 booked_at=now,
-                amount=-rest,
+                amount=-to_credit,
                 payment=payment,
             )
         )
     AccountEntry.objects.bulk_create(entries)
-    invoices_status_refresh(invoice_ids=[e.invoice_id for e in entries if e.invoice_id])
+    for status, settles in ((Invoice.Status.PAID, True), (Invoice.Status.PARTIALLY_PAID, False)):
+        paid = [share.invoice_id for share in shares if share.settles is settles]
+        if paid:
+            Invoice.objects.filter(pk__in=paid).update(status=status, updated_at=now)
 
 
 def _unallocated(client_id: int, currency: str) -> list[tuple[int, Decimal]]:
@@ -226,28 +240,13 @@ def client_credit_apply(*, client_id: int) -> int:
         credits = _unallocated(client_id, currency)
         if not credits:
             continue
-        now = clock.now()
         for payment_id, available in credits:
-            payment = Payment.objects.get(pk=payment_id)
-            entries, rest = _spread(payment, available, currency, first=None, now=now)
-            used = available - rest
-            if used <= 0:
+            shares, rest = _allocation(client_id, available, currency, first=None)
+            if not shares:
                 break
-            entries.append(
-                AccountEntry(
-                    client_id=client_id,
-                    currency=currency,
-                    kind=AccountEntry.Kind.PAYMENT,
-                    reference=payment.receipt_number,
-                    booked_at=now,
-                    amount=used,
-                    payment=payment,
-                )
-            )
-            AccountEntry.objects.bulk_create(entries)
-            touched = [e.invoice_id for e in entries if e.invoice_id]
-            invoices_status_refresh(invoice_ids=touched)
-            paid.update(touched)
+            payment = Payment.objects.get(pk=payment_id)
+            _book(payment, currency, shares, to_credit=rest - available)
+            paid.update(share.invoice_id for share in shares)
     return len(paid)
 
 
@@ -276,11 +275,16 @@ def _record(
         target = Invoice.objects.values_list("currency", flat=True).get(pk=invoice_id)
     today = clock.today(client.agency.time_zone)
     credited = round_money(amount_in(amount=amount, currency=currency, target=target, on=today))
+    shares, rest = (
+        _allocation(client.pk, credited, target, first=invoice_id) if book else ([], Decimal(0))
+    )
     rate = None
     if currency != target:
         rate = (credited / amount if currency == Currency.USD else (amount / credited)).quantize(
             Decimal("0.0001")
         )
+    # From the receipt counter to the commit every other payment waits: only the numbered
+    # writes follow it, everything read or locked is behind us.
     payment = Payment(
         receipt_number=_receipt_number(),
         client=client,
@@ -306,7 +310,7 @@ def _record(
             status=409,
         ) from clash
     if book:
-        _book(payment, invoice_id=invoice_id)
+        _book(payment, target, shares, to_credit=rest)
     client_id = client.pk
     transaction.on_commit(lambda: tasks.payment_after_commit.delay(payment.pk, client_id))
     return payment
@@ -739,10 +743,34 @@ class _Settlement:
     payment: Payment | None = None
 
 
+def _locked_intent(intent_id: int) -> PaymentIntent:
+    """The intent and its client, both locked in one statement (intent first, as always),
+    with what settling reads of them: the busiest path of a payment day, so not whole rows
+    (a field left out is still read, by one more query)."""
+    return (
+        PaymentIntent.objects.select_for_update(of=("self", "client"))
+        .select_related("client__agency__province")
+        .only(
+            "client",
+            "purpose",
+            "invoice",
+            "meter",
+            "provider",
+            "msisdn",
+            "amount",
+            "currency",
+            "status",
+            "provider_reference",
+            "client__agency__province__time_zone",
+        )
+        .get(pk=intent_id)
+    )
+
+
 @transaction.atomic
 def _settle(intent_id: int, answer: StatusResult, event: CallbackEvent | None) -> _Settlement:
     """What the operator's status query says, applied once to the intent (locked)."""
-    intent = PaymentIntent.objects.select_for_update().get(pk=intent_id)
+    intent = _locked_intent(intent_id)
     if intent.status == PaymentStatus.SUCCEEDED:
         return _Settlement(WebhookCall.Outcome.DUPLICATE, _("paid already"))
     if answer.status == PaymentStatus.PENDING:
@@ -790,15 +818,16 @@ def _settle(intent_id: int, answer: StatusResult, event: CallbackEvent | None) -
 
 
 def _pay(intent: PaymentIntent, *, transaction_id: str, payer: str) -> Payment:
-    """The intent is paid: the payment, its entries, the prepaid token if it bought one."""
+    """The intent (from ``_locked_intent``) is paid: the payment, its entries, the prepaid
+    token if it bought one."""
     from mwolo.metering.services import prepaid_token_for_amount
 
-    client = (
-        Client.objects.select_for_update(of=("self",))
-        .select_related("agency__province")
-        .get(pk=intent.client_id)
-    )
+    client = intent.client
     prepaid = intent.purpose == PaymentIntent.Purpose.PREPAID
+    # Before the receipt number is taken (see _record).
+    PaymentIntent.objects.filter(pk=intent.pk).update(
+        status=PaymentStatus.SUCCEEDED, checked_at=clock.now()
+    )
     payment = _record(
         client=client,
         method=intent.provider,
@@ -832,7 +861,10 @@ def _pay(intent: PaymentIntent, *, transaction_id: str, payer: str) -> Payment:
                 )
             )
             Payment.objects.filter(pk=payment.pk).update(credited=payment.credited)
-            _book(payment, invoice_id=None)
+            shares, rest = _allocation(
+                client.pk, payment.credited, payment.account_currency, first=None
+            )
+            _book(payment, payment.account_currency, shares, to_credit=rest)
             PaymentReview.objects.create(
                 intent=intent,
                 operator_transaction_id=transaction_id[:100],
@@ -862,9 +894,6 @@ def _pay(intent: PaymentIntent, *, transaction_id: str, payer: str) -> Payment:
             Payment.objects.filter(pk=payment.pk).update(
                 credited=sale.change, account_currency=sale.currency
             )
-    PaymentIntent.objects.filter(pk=intent.pk).update(
-        status=PaymentStatus.SUCCEEDED, checked_at=clock.now()
-    )
     return payment
 
 
@@ -950,9 +979,11 @@ def webhook_receive(
     except CallbackRejected as rejected:
         done(WebhookCall.Outcome.REJECTED, f"{rejected.reason}: {rejected.detail}")
         return _answer_json(rejected.http_status, {"detail": str(rejected.reason)})
-    intent = PaymentIntent.objects.filter(
-        provider=provider, provider_reference=event.provider_reference
-    ).first()
+    intent = (
+        PaymentIntent.objects.filter(provider=provider, provider_reference=event.provider_reference)
+        .only("status", "provider_reference", "provider_extra")
+        .first()
+    )
     if intent is None:
         done(WebhookCall.Outcome.UNKNOWN, event.provider_reference)
         return _answer_json(404, {"detail": "unknown reference"})
@@ -1052,7 +1083,7 @@ def payment_review_resolve(
             raise ValidationError(
                 {"note": _("The operator reported no amount: nothing to record.")}
             )
-        intent = PaymentIntent.objects.select_for_update().get(pk=review.intent_id)
+        intent = _locked_intent(review.intent_id)
         intent.amount = review.amount
         intent.currency = review.currency or intent.currency
         intent.save(update_fields=["amount", "currency", "updated_at"])
