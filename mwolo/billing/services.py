@@ -442,7 +442,7 @@ def _draft(
 def invoices_draft(
     *,
     period: dt.date,
-    site_ids: Sequence[int] | QuerySet,
+    site_ids: Sequence[int] | QuerySet[Site],
     run: BillingRun | None = None,
     agency_id: int | None = None,
 ) -> DraftReport:
@@ -459,8 +459,9 @@ def invoices_draft(
     Rows are written in bulk (``core.bulk``): everything is checked here first.
     """
     period_check(period)
-    # ``site_ids`` may be a queryset: a chunk's thousands of ids stay in the database.
-    sites = Site.objects.filter(pk__in=site_ids)
+    # ``site_ids`` may be a queryset of the sites: a chunk's thousands stay in the database
+    # (used as it is: every query below nests it, once).
+    sites = site_ids if isinstance(site_ids, QuerySet) else Site.objects.filter(pk__in=site_ids)
     if agency_id is not None:
         sites = sites.filter(agency_id=agency_id)
     months = _site_months(sites, period)
@@ -847,7 +848,7 @@ def billing_run_draft_chunk(*, run_id: int, index: int) -> DraftReport:
     first, last = run.chunks[index]
     report = invoices_draft(
         period=run.period,
-        site_ids=Site.objects.filter(pk__gte=first, pk__lte=last).values("pk"),
+        site_ids=Site.objects.filter(pk__gte=first, pk__lte=last),
         run=run,
         agency_id=run.agency_id,
     )

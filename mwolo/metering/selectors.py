@@ -62,7 +62,9 @@ def _reads(meters: QuerySet[Meter], boundary: Subquery) -> dict[int, RegisterRea
         meter_id: RegisterRead(taken_at=taken_at, energy_kwh=energy)
         for meter_id, taken_at, energy in MeterReading.objects.filter(
             pk__in=meters.annotate(boundary=boundary).values("boundary")
-        ).values_list("meter_id", "taken_at", "energy_kwh")
+        )
+        .order_by()  # the default order joins the meters to sort by serial
+        .values_list("meter_id", "taken_at", "energy_kwh")
     }
 
 
@@ -80,6 +82,7 @@ def _between(
     for meter_id, flag, reviewed, taken_at in (
         MeterReading.objects.filter(meter_id__in=meter_ids, taken_at__gt=start, taken_at__lte=end)
         .exclude(flag="")
+        .order_by()
         .values_list("meter_id", "flag", "reviewed", "taken_at")
     ):
         if flag == MeterReading.Flag.ROLLOVER:
