@@ -270,9 +270,10 @@ def _record(
     book: bool = True,
 ) -> Payment:
     """A payment and its entries, in the caller's transaction (the client is locked)."""
-    target = account_currency(client_id=client.pk)
     if invoice_id is not None:
         target = Invoice.objects.values_list("currency", flat=True).get(pk=invoice_id)
+    else:
+        target = account_currency(client_id=client.pk)
     today = clock.today(client.agency.time_zone)
     credited = round_money(amount_in(amount=amount, currency=currency, target=target, on=today))
     shares, rest = (
@@ -749,11 +750,11 @@ def _locked_intent(intent_id: int) -> PaymentIntent:
     (a field left out is still read, by one more query)."""
     return (
         PaymentIntent.objects.select_for_update(of=("self", "client"))
-        .select_related("client__agency__province")
+        .select_related("client__agency__province", "invoice")
         .only(
             "client",
             "purpose",
-            "invoice",
+            "invoice__status",
             "meter",
             "provider",
             "msisdn",
