@@ -165,7 +165,7 @@ def enquiry(sim: "OperatorSimulator", request: Request, reference: str) -> Reply
     refusal = _headers_refused(sim, request)
     if refusal:
         return refusal
-    transaction = sim.ledger.find("airtel", lambda t: t.reference == reference)
+    transaction = sim.ledger.by_reference("airtel", reference)
     if transaction is None:
         return _refused(404, "DP00800001025", "Transaction not found.")
     time.sleep(transaction.reply_delay)

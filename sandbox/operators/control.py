@@ -53,9 +53,7 @@ def answer(sim: "OperatorSimulator", request: Request) -> Reply:
     body = request.json()
     if not isinstance(body, dict):
         return _bad("expected a JSON object")
-    transaction = sim.ledger.find(
-        str(body.get("operator")), lambda t: t.reference == body.get("reference")
-    )
+    transaction = sim.ledger.by_reference(str(body.get("operator")), body.get("reference"))
     if transaction is None:
         return json_reply(404, {"error": "no such transaction"})
     if not transaction.hold or transaction.released.is_set():

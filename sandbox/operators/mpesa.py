@@ -163,7 +163,7 @@ def query(sim: "OperatorSimulator", request: Request) -> Reply:
     if refusal:
         return refusal
     checkout = body.get("CheckoutRequestID")
-    transaction = sim.ledger.find("mpesa", lambda t: t.reference == checkout)
+    transaction = sim.ledger.by_reference("mpesa", checkout)
     if transaction is None:
         return _bad_request("CheckoutRequestID")
     time.sleep(transaction.reply_delay)

@@ -74,6 +74,9 @@ class Ledger:
     def __init__(self) -> None:
         self.lock = threading.RLock()
         self._transactions: list[Transaction] = []
+        # Pushes by (operator, reference): the status queries and callbacks of a bench of
+        # thousands must not scan them all.
+        self._by_reference: dict[tuple[str, str], Transaction] = {}
         self._scripts: dict[str, deque[Script]] = defaultdict(deque)
         self._tokens: dict[str, float] = {}
         self._requests: list[dict[str, Any]] = []
@@ -91,16 +94,27 @@ class Ledger:
 
     def add(self, transaction: Transaction) -> bool:
         """Keep it, unless the operator already has one with that reference."""
+        key = (transaction.operator, transaction.reference)
         with self.lock:
-            if self.find(transaction.operator, lambda t: t.reference == transaction.reference):
+            if key in self._by_reference:
                 return False
             self._transactions.append(transaction)
+            self._by_reference[key] = transaction
             return True
 
     def holds(self, transaction: Transaction) -> bool:
         """False once a reset forgot it: its callbacks still planned are not sent."""
         with self.lock:
-            return any(known is transaction for known in self._transactions)
+            known = self._by_reference.get((transaction.operator, transaction.reference))
+            return known is transaction
+
+    def by_reference(self, operator: str, reference: object) -> Transaction | None:
+        """The push with that reference; anything but a string (a malformed request's
+        field) finds nothing."""
+        if not isinstance(reference, str):
+            return None
+        with self.lock:
+            return self._by_reference.get((operator, reference))
 
     def find(self, operator: str, test: Callable[[Transaction], bool]) -> Transaction | None:
         with self.lock:
@@ -156,5 +170,6 @@ class Ledger:
         with self.lock:
             self._idle.wait_for(lambda: self._in_flight == 0, timeout=wait)
             self._transactions.clear()
+            self._by_reference.clear()
             self._scripts.clear()
             self._requests.clear()

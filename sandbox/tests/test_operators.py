@@ -217,6 +217,14 @@ def test_mpesa_query_is_processing_until_the_customer_answers_then_calls_back(
     assert items["MpesaReceiptNumber"] == sandbox.transaction("mpesa", checkout)["receipt"]
 
 
+@pytest.mark.parametrize("checkout", ["ws_CO_NOSUCHREQUEST", ["ws_CO_1"], {"id": 1}, None])
+def test_mpesa_query_of_an_unknown_or_malformed_request_is_a_bad_request(sandbox, checkout):
+    response = _mpesa_call(sandbox, "/mpesa/stkpushquery/v1/query", {"CheckoutRequestID": checkout})
+
+    assert response.status_code == 400
+    assert "CheckoutRequestID" in response.json()["errorMessage"]
+
+
 @pytest.mark.parametrize(
     ("outcome", "code"),
     [
