@@ -3,12 +3,14 @@
 Builds ``n`` clients, one site and one telemetry meter each, with readings every few days
 from September to the end of November, and the residential block tariff. Then:
 
-- ``billing_run``: the real ``manage.py billing_run`` path (``billing_run_start`` and
-  ``billing_run_execute``: consumption from the metering selector, pricing, drafts, then
-  issue with gap-free numbers and account entries), October with one worker process,
-  November with two. invoices/s for draft + issue. The baseline inserts the same invoice
-  and line rows raw, in one transaction (COPY on PostgreSQL, executemany on SQLite), in
-  the same run: the ratio says how much of the raw write rate the whole run keeps.
+- ``billing_run``: the real ``manage.py billing_run --issue`` path (``billing_run_start``
+  and ``billing_run_execute``: consumption from the metering selector, pricing, then each
+  chunk written issued, with gap-free numbers and account entries), October with one
+  worker process, November with two; and September in two steps (drafts, then the issue
+  of each chunk's drafts, as staff who review first do). invoices/s for draft + issue. The
+  baseline inserts the same invoice and line rows raw, in one transaction (COPY on
+  PostgreSQL, executemany on SQLite), in the same run: the ratio says how much of the raw
+  write rate the whole run keeps.
 - ``pdf_invoices``: the invoice PDFs of a sample of those invoices through the real
   renderer, side by side with the straightforward platypus approach (``bench._pdf``).
 
@@ -138,34 +140,57 @@ def raw_insert_rate(period: dt.date) -> float:
     return len(invoices) / (time.perf_counter() - started)
 
 
+def billing_rate(period: dt.date, n: int, *, workers: int, two_step: bool) -> float:
+    """Invoices/s of billing ``period`` for every site, drafts and issue.
+
+    One step: the run issues each chunk as it drafts it (``manage.py billing_run --issue``).
+    Two steps: the run drafts, then each chunk's drafts are issued (what staff who review
+    first get: the admin's issue action runs ``billing_run_issue_chunk`` per chunk).
+    """
+    from mwolo.billing.models import Invoice
+    from mwolo.billing.runner import billing_run_execute
+    from mwolo.billing.services import billing_run_issue_chunk, billing_run_start
+
+    started = time.perf_counter()
+    run = billing_run_start(period=period, agency_id=None, actor=None, issue=not two_step)
+    totals = billing_run_execute(run=run, workers=workers)
+    if two_step:
+        for index in range(len(run.chunks)):
+            totals.issued += billing_run_issue_chunk(run_id=run.pk, index=index, actor=None).issued
+    seconds = time.perf_counter() - started
+    issued = Invoice.objects.filter(period=period, status=Invoice.Status.ISSUED).count()
+    if issued != n or totals.issued != n:
+        raise RuntimeError(f"{issued} invoices issued for {n} sites")
+    return n / seconds
+
+
 def main() -> None:
     args = arguments()
     with bench_database() as database:
         from django.conf import settings
 
         from mwolo.billing.models import Invoice
-        from mwolo.billing.runner import billing_run_execute
-        from mwolo.billing.services import billing_run_start
 
         # Issuing queues the PDFs and notices for the workers; none runs in this process.
         settings.CELERY_TASK_ALWAYS_EAGER = False
         build(args.n)
-        rates = {}
-        for workers, period in ((1, dt.date(2026, 10, 1)), (2, dt.date(2026, 11, 1))):
-            if database == "sqlite" and workers > 1:
-                continue  # one writer at a time: a second process only waits
-            started = time.perf_counter()
-            run = billing_run_start(period=period, agency_id=None, actor=None)
-            totals = billing_run_execute(run=run, issue=True, workers=workers)
-            seconds = time.perf_counter() - started
-            issued = Invoice.objects.filter(period=period, status=Invoice.Status.ISSUED).count()
-            if issued != args.n or totals.issued != args.n:
-                raise RuntimeError(f"{issued} invoices issued for {args.n} sites")
-            rates[workers] = (args.n / seconds, period)
+        rates = {
+            # September: the meters were installed on its first morning (a shorter month).
+            "billing_run_two_steps_invoices_per_s_1_worker": billing_rate(
+                dt.date(2026, 9, 1), args.n, workers=1, two_step=True
+            ),
+            "billing_run_invoices_per_s_1_worker": billing_rate(
+                dt.date(2026, 10, 1), args.n, workers=1, two_step=False
+            ),
+        }
+        if database != "sqlite":  # one writer at a time: a second process only waits
+            rates["billing_run_invoices_per_s_2_workers"] = billing_rate(
+                dt.date(2026, 11, 1), args.n, workers=2, two_step=False
+            )
         raw = raw_insert_rate(dt.date(2026, 10, 1))
-        for workers, (rate, _period) in rates.items():
+        for metric, rate in rates.items():
             emit_comparison(
-                f"billing_run_invoices_per_s_{workers}_worker{'s' if workers > 1 else ''}",
+                metric,
                 rate,
                 "invoices/s",
                 args.n,

@@ -73,8 +73,8 @@ def build(n: int, workers: int) -> None:
                     )
                 )
         MeterReading.objects.bulk_create(readings, batch_size=5000)
-    run = billing_run_start(period=dt.date(2026, 10, 1), agency_id=None, actor=None)
-    totals = billing_run_execute(run=run, issue=True, workers=workers)
+    run = billing_run_start(period=dt.date(2026, 10, 1), agency_id=None, actor=None, issue=True)
+    totals = billing_run_execute(run=run, workers=workers)
     if totals.issued != n:
         raise RuntimeError(f"{totals.issued} invoices issued for {n} sites")
     for offset in range(SPREAD):

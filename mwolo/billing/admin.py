@@ -190,7 +190,10 @@ class BillingRunForm(forms.ModelForm):
         fields = ["period", "agency", "issue_when_drafted"]
         help_texts = {
             "period": _("The first day of the month billed, e.g. 01/10/2026 for October."),
-            "issue_when_drafted": _("Issue the ready drafts as soon as all are drafted."),
+            "issue_when_drafted": _(
+                "Issue each ready invoice as it is drafted; "
+                "drafts with anomalies wait for a review."
+            ),
         }
 
     def clean(self) -> dict[str, Any]:

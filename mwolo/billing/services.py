@@ -9,7 +9,7 @@ note (``credit_note_issue``). What a client owes is the sum of their ``AccountEn
 import datetime as dt
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import astuple, dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 from itertools import pairwise
 from zoneinfo import ZoneInfo
@@ -24,7 +24,7 @@ from django.utils.translation import gettext as _
 from mwolo.accounts.models import User
 from mwolo.agencies.models import Agency
 from mwolo.core import clock
-from mwolo.core.bulk import numbers_assign, rows_insert
+from mwolo.core.bulk import ids_reserve, numbers_assign, rows_insert
 from mwolo.core.exceptions import ApplicationError
 from mwolo.core.numbering import formatted_number, sequence_reserve
 from mwolo.core.permissions import can_act_for_agency, sees_all_agencies, visible_to
@@ -154,7 +154,11 @@ class DraftReport:
     drafted: int = 0
     flagged: int = 0
     kept: int = 0  # issued invoices, or drafts a person reviewed: left as they are
-    run_drafted: bool = False  # this chunk was the run's last one
+    issued: int = 0  # when drafting issues the ready drafts (see ``invoices_draft``)
+    held: int = 0  # drafts with anomalies nobody reviewed yet, left unissued
+
+    def __add__(self, other: "DraftReport") -> "DraftReport":
+        return DraftReport(*(a + b for a, b in zip(astuple(self), astuple(other), strict=True)))
 
 
 @dataclass(frozen=True)
@@ -284,12 +288,18 @@ def _estimated_before(
     return found
 
 
-# What a draft row holds, in the order ``_draft`` gives the values (see ``rows_insert``).
+# What an invoice row holds: its id, the fields of an issue (see ``_written``), then what
+# ``_draft`` gives, in this order (see ``rows_insert``).
 INVOICE_FIELDS = (
+    "id",
     "created_at",
     "updated_at",
     "number",
     "status",
+    "issued_at",
+    "issued_by_id",
+    "issue_date",
+    "due_date",
     "run_id",
     "client_id",
     "site_id",
@@ -328,9 +338,14 @@ LINE_FIELDS = (
 
 @dataclass
 class _Priced:
-    invoice: tuple
+    invoice: tuple  # the values of INVOICE_FIELDS from ``run_id`` on
     lines: list[PricedLine]
     flagged: bool
+    client_id: int
+    currency: str
+    total: Decimal
+    zone: str
+    terms_days: int | None  # the tariff's payment terms
 
 
 def _draft(
@@ -342,7 +357,6 @@ def _draft(
     rates: dict[int, Decimal],
     estimates: list[tuple[dt.date, Decimal]],
     run_id: int | None,
-    now: dt.datetime,
 ) -> _Priced:
     """One site's draft for the month: the invoice row and its priced lines."""
     anomalies: set[str] = set()
@@ -409,10 +423,6 @@ def _draft(
     start_read = end_used.start
     end_read = end_used.end if _read_in(end_used, last) else None
     row = (
-        now,
-        now,
-        "",
-        Invoice.Status.DRAFT.value,
         run_id,
         month.client_id,
         month.site_id,
@@ -435,7 +445,16 @@ def _draft(
         subtotal + vat,
         "",
     )
-    return _Priced(invoice=row, lines=lines, flagged=bool(anomalies))
+    return _Priced(
+        invoice=row,
+        lines=lines,
+        flagged=bool(anomalies),
+        client_id=month.client_id,
+        currency=tariff.currency if tariff else "",
+        total=subtotal + vat,
+        zone=str(month.zone),
+        terms_days=tariff.payment_terms_days if tariff else None,
+    )
 
 
 @transaction.atomic
@@ -445,6 +464,8 @@ def invoices_draft(
     site_ids: Sequence[int] | QuerySet[Site],
     run: BillingRun | None = None,
     agency_id: int | None = None,
+    issue: bool = False,
+    actor: User | None = None,
 ) -> DraftReport:
     """Draft the month's invoice of each postpaid site among ``site_ids``: one transaction.
 
@@ -453,12 +474,18 @@ def invoices_draft(
     previous 90 days, and a later real reading pays only what the estimates did not. Drafts
     that need a person (``Anomaly``) are drafted anyway and kept from being issued.
 
+    With ``issue``, the ready drafts are written issued (numbers, dates, account entries,
+    as ``invoices_issue`` gives them, by ``actor``), and so are drafts of these sites a
+    person reviewed earlier: a run that issues as it drafts writes each invoice once.
+
     Idempotent: a site that has an issued invoice for the month, or a draft a person
     reviewed, is left alone; other drafts are drafted again from today's readings. The
     unique constraint on site and month makes a concurrent second draft fail, never exist.
     Rows are written in bulk (``core.bulk``): everything is checked here first.
     """
     period_check(period)
+    if issue and actor is not None and not actor.has_perm("billing.issue_invoice"):
+        raise PermissionDenied
     # ``site_ids`` may be a queryset of the sites: a chunk's thousands stay in the database
     # (used as it is: every query below nests it, once).
     sites = site_ids if isinstance(site_ids, QuerySet) else Site.objects.filter(pk__in=site_ids)
@@ -479,6 +506,11 @@ def invoices_draft(
     stale = existing.filter(status=Invoice.Status.DRAFT, reviewed_at__isnull=True)
     InvoiceLine.objects.filter(invoice__in=stale).delete()
     stale.delete()
+    if issue and kept:
+        reviewed = existing.filter(status=Invoice.Status.DRAFT, reviewed_at__isnull=False)
+        report.issued += invoices_issue(
+            invoice_ids=list(reviewed.values_list("pk", flat=True)), actor=actor
+        ).issued
     months = [month for month in months if month.site_id not in kept]
     report.kept = len(kept)
     if not months:
@@ -506,7 +538,6 @@ def invoices_draft(
     )
     terms = {tariff.pk: _terms(tariff) for tariff in tariffs}
     estimates = _estimated_before(sites, period)
-    now = clock.now()
     drafts = {
         month.site_id: _draft(
             month,
@@ -516,20 +547,21 @@ def invoices_draft(
             rates=rates,
             estimates=estimates.get(month.site_id, []),
             run_id=run.pk if run else None,
-            now=now,
         )
         for month in months
     }
-    rows_insert(Invoice, INVOICE_FIELDS, (draft.invoice for draft in drafts.values()))
-    created = Invoice.objects.filter(
-        site__in=sites, period=period, status=Invoice.Status.DRAFT
-    ).values_list("site_id", "pk")
+    report.drafted = len(drafts)
+    report.flagged = sum(1 for draft in drafts.values() if draft.flagged)
+    report.held = report.flagged if issue else 0
+    # The invoices' ids are known first, so their lines are written before the numbers are
+    # taken: the counter is held for the invoice and entry rows only (and the commit).
+    ids = dict(zip(drafts, ids_reserve(Invoice, len(drafts)), strict=True))
     rows_insert(
         InvoiceLine,
         LINE_FIELDS,
         (
             (
-                invoice_id,
+                ids[site_id],
                 position,
                 line.kind,
                 line.terms_key,
@@ -540,12 +572,41 @@ def invoices_draft(
                 line.amount,
                 line.vat_rate,
             )
-            for site_id, invoice_id in created
-            for position, line in enumerate(drafts[site_id].lines, start=1)
+            for site_id, draft in drafts.items()
+            for position, line in enumerate(draft.lines, start=1)
         ),
     )
-    report.drafted = len(drafts)
-    report.flagged = sum(1 for draft in drafts.values() if draft.flagged)
+    issues = (
+        _issues(
+            [
+                (site_id, draft.zone, draft.terms_days)
+                for site_id, draft in drafts.items()
+                if not draft.flagged
+            ]
+        )
+        if issue
+        else {}
+    )
+    now = clock.now()
+    issued_by = actor.pk if actor else None
+    rows_insert(
+        Invoice,
+        INVOICE_FIELDS,
+        (
+            (ids[site_id], *_written(now, issues.get(site_id), issued_by), *draft.invoice)
+            for site_id, draft in drafts.items()
+        ),
+    )
+    if issues:
+        _book(
+            now,
+            [
+                (ids[site_id], draft.client_id, draft.currency, draft.total, issued.number)
+                for site_id, issued in issues.items()
+                for draft in [drafts[site_id]]
+            ],
+        )
+        report.issued += len(issues)
     return report
 
 
@@ -614,6 +675,78 @@ class IssueReport:
     numbers: list[str] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class _Issue:
+    """What issuing gives an invoice: its number (``prefix`` and counter value) and dates."""
+
+    prefix: str
+    value: int
+    issue_date: dt.date
+    due_date: dt.date
+
+    @property
+    def number(self) -> str:
+        return f"{self.prefix}{self.value:06d}"
+
+
+def _issues(
+    invoices: Sequence[tuple[int, str, int | None]],
+) -> dict[int, _Issue]:
+    """Numbers and dates for ``invoices`` issued now: (key, agency time zone, payment
+    terms in days), numbered in the order given.
+
+    The numbers (``FAC-<year>-<n>``, gap-free per year of issue) are taken from the
+    counter, which stays locked until the caller's transaction ends: call this as late as
+    possible, and a failure gives them all back.
+    """
+    today = {zone: clock.today(zone) for zone in {zone for _key, zone, _terms in invoices}}
+    groups: dict[tuple[dt.date, dt.date], list[int]] = defaultdict(list)
+    for key, zone, terms in invoices:
+        issued_on = today[zone]
+        groups[(issued_on, issued_on + dt.timedelta(days=terms or DEFAULT_TERMS_DAYS))].append(key)
+    issues: dict[int, _Issue] = {}
+    # Each year's numbers in one counter update (a run's invoices share a handful of dates).
+    by_year: dict[int, list[tuple[int, dt.date, dt.date]]] = defaultdict(list)
+    for (issue_date, due_date), keys in sorted(groups.items()):
+        by_year[issue_date.year].extend((key, issue_date, due_date) for key in keys)
+    for year, numbered in by_year.items():
+        first = sequence_reserve(key=f"invoice-{year}", count=len(numbered))
+        for offset, (key, issue_date, due_date) in enumerate(numbered):
+            issues[key] = _Issue(f"{INVOICE_PREFIX}-{year}-", first + offset, issue_date, due_date)
+    return issues
+
+
+def _written(now: dt.datetime, issue: _Issue | None, issued_by: int | None) -> tuple:
+    """The first values of an invoice row (INVOICE_FIELDS): a draft's, or an issued one's."""
+    if issue is None:
+        return (now, now, "", Invoice.Status.DRAFT.value, None, None, None, None)
+    return (
+        now,
+        now,
+        issue.number,
+        Invoice.Status.ISSUED.value,
+        now,
+        issued_by,
+        issue.issue_date,
+        issue.due_date,
+    )
+
+
+def _book(now: dt.datetime, invoices: Sequence[tuple[int, int, str, Decimal, str]]) -> None:
+    """The account entries of issued invoices (id, client, currency, total, number), and
+    their PDFs and notices once the transaction commits."""
+    rows_insert(
+        AccountEntry,
+        ("client_id", "currency", "kind", "reference", "booked_at", "amount", "invoice_id"),
+        (
+            (client_id, currency, AccountEntry.Kind.INVOICE.value, number, now, total, pk)
+            for pk, client_id, currency, total, number in invoices
+        ),
+    )
+    issued_ids = [row[0] for row in invoices]
+    transaction.on_commit(lambda: tasks.invoices_deliver.delay(issued_ids))
+
+
 @transaction.atomic
 def invoices_issue(*, invoice_ids: Sequence[int], actor: User | None) -> IssueReport:
     """Issue the ready drafts among ``invoice_ids``: numbers, dates, account entries.
@@ -648,23 +781,18 @@ def invoices_issue(*, invoice_ids: Sequence[int], actor: User | None) -> IssueRe
     if not ready:
         return report
     now = clock.now()
-    today = {zone: clock.today(zone) for zone in {row[6] for row in ready}}
-    # Rows issued on the same day with the same terms share their dates: one UPDATE each
-    # (a run has a handful), which also numbers them.
+    issues = _issues([(pk, zone, terms) for pk, *_rest, zone, terms in ready])
+    # Invoices issued on the same day with the same terms share their dates: one UPDATE
+    # each (a run has a handful), which also numbers them, in id order as ``_issues`` did.
     groups: dict[tuple[dt.date, dt.date], list[int]] = defaultdict(list)
-    for pk, *_money, _anomalies, _reviewed, zone, terms in ready:
-        issued_on = today[zone]
-        groups[(issued_on, issued_on + dt.timedelta(days=terms or DEFAULT_TERMS_DAYS))].append(pk)
-    numbers: dict[int, str] = {}
-    for (issue_date, due_date), ids in sorted(groups.items()):
-        year = issue_date.year
-        first = sequence_reserve(key=f"invoice-{year}", count=len(ids))
-        prefix = f"{INVOICE_PREFIX}-{year}-"
+    for pk, issue in issues.items():
+        groups[(issue.issue_date, issue.due_date)].append(pk)
+    for (issue_date, due_date), ids in groups.items():
         numbers_assign(
             model=Invoice,
             ids=ids,
-            prefix=prefix,
-            first=first,
+            prefix=issues[ids[0]].prefix,
+            first=issues[ids[0]].value,
             also={
                 "status": Invoice.Status.ISSUED.value,
                 "issued_at": now,
@@ -674,19 +802,15 @@ def invoices_issue(*, invoice_ids: Sequence[int], actor: User | None) -> IssueRe
                 "updated_at": now,
             },
         )
-        numbers.update({pk: f"{prefix}{first + offset:06d}" for offset, pk in enumerate(ids)})
-    rows_insert(
-        AccountEntry,
-        ("client_id", "currency", "kind", "reference", "booked_at", "amount", "invoice_id"),
-        (
-            (client_id, currency, AccountEntry.Kind.INVOICE.value, numbers[pk], now, total, pk)
+    _book(
+        now,
+        [
+            (pk, client_id, currency, total, issues[pk].number)
             for pk, client_id, currency, total, *_rest in ready
-        ),
+        ],
     )
-    issued_ids = [row[0] for row in ready]
-    transaction.on_commit(lambda: tasks.invoices_deliver.delay(issued_ids))
     report.issued = len(ready)
-    report.numbers = [numbers[pk] for pk in issued_ids]
+    report.numbers = [issues[row[0]].number for row in ready]
     return report
 
 
@@ -813,9 +937,12 @@ def billing_run_start(
 
     Starting the same run again re-drafts it from today's readings, keeping what is
     issued: that is how a run interrupted by a crash is finished. The chunks are then
-    drafted by ``billing_run_draft_chunk``, in parallel tasks or one after the other.
+    drafted by ``billing_run_draft_chunk``, in parallel tasks or one after the other; with
+    ``issue``, each chunk issues its ready drafts as it writes them.
     """
     if actor is not None and not actor.has_perm("billing.add_billingrun"):
+        raise PermissionDenied
+    if issue and actor is not None and not actor.has_perm("billing.issue_invoice"):
         raise PermissionDenied
     period_check(period)
     if actor is not None and agency_id is None and not sees_all_agencies(actor):
@@ -841,27 +968,35 @@ def billing_run_start(
 def billing_run_draft_chunk(*, run_id: int, index: int) -> DraftReport:
     """Draft one chunk of a run (one transaction); the last chunk done closes the drafting.
 
+    A run started with ``issue`` issues the chunk's ready drafts in the same transaction
+    (see ``invoices_draft``), by the person who started it; its last chunk closes it.
     Re-running a chunk drafts it again (see ``invoices_draft``), so a task retried after
     a crash is harmless.
     """
-    run = BillingRun.objects.get(pk=run_id)
+    run = BillingRun.objects.select_related("created_by").get(pk=run_id)
     first, last = run.chunks[index]
     report = invoices_draft(
         period=run.period,
         site_ids=Site.objects.filter(pk__gte=first, pk__lte=last),
         run=run,
         agency_id=run.agency_id,
+        issue=run.issue_when_drafted,
+        actor=run.created_by,
     )
-    # Locked last, for an instant: parallel chunks only wait for each other's bookkeeping.
+    # Parallel chunks only wait for each other's bookkeeping (and, issuing, for the
+    # invoice counter that ``invoices_draft`` holds until this transaction ends).
     locked = BillingRun.objects.select_for_update().get(pk=run_id)
     locked.chunks_drafted = sorted({*locked.chunks_drafted, index})
     if locked.status == BillingRun.Status.DRAFTING and len(locked.chunks_drafted) == len(
         locked.chunks
     ):
-        locked.status = BillingRun.Status.DRAFTED
         locked.drafted_at = clock.now()
-        report.run_drafted = True
-    locked.save(update_fields=["chunks_drafted", "status", "drafted_at", "updated_at"])
+        if locked.issue_when_drafted:
+            locked.status = BillingRun.Status.ISSUED
+            locked.issued_at = locked.drafted_at
+        else:
+            locked.status = BillingRun.Status.DRAFTED
+    locked.save(update_fields=["chunks_drafted", "status", "drafted_at", "issued_at", "updated_at"])
     return report
 
 
@@ -878,18 +1013,21 @@ def _run_drafts(run: BillingRun, index: int | None = None) -> QuerySet[Invoice]:
 @transaction.atomic
 def billing_run_issue_chunk(*, run_id: int, index: int, actor: User | None) -> IssueReport:
     """Issue the ready drafts of one chunk of a drafted run (see ``invoices_issue``)."""
-    run = BillingRun.objects.select_for_update().get(pk=run_id)
+    run = BillingRun.objects.get(pk=run_id)
     if run.status == BillingRun.Status.DRAFTING:
         raise ApplicationError(_("This run is still drafting: issue it once it is drafted."))
-    if run.status == BillingRun.Status.DRAFTED:
-        run.status = BillingRun.Status.ISSUING
-        run.save(update_fields=["status", "updated_at"])
     ids = list(_run_drafts(run, index).values_list("pk", flat=True))
     report = invoices_issue(invoice_ids=ids, actor=actor) if ids else IssueReport()
-    if not _run_drafts(run).filter(Q(anomalies=[]) | Q(reviewed_at__isnull=False)).exists():
-        run.status = BillingRun.Status.ISSUED
-        run.issued_at = clock.now()
-        run.save(update_fields=["status", "issued_at", "updated_at"])
+    # Locked after the invoice counter, as a chunk that issues as it drafts does.
+    locked = BillingRun.objects.select_for_update().get(pk=run_id)
+    if locked.status == BillingRun.Status.DRAFTING:
+        return report  # started again meanwhile: its chunks close it
+    if not _run_drafts(locked).filter(Q(anomalies=[]) | Q(reviewed_at__isnull=False)).exists():
+        locked.status = BillingRun.Status.ISSUED
+        locked.issued_at = clock.now()
+    elif locked.status == BillingRun.Status.DRAFTED:
+        locked.status = BillingRun.Status.ISSUING
+    locked.save(update_fields=["status", "issued_at", "updated_at"])
     return report
 
 

@@ -12,16 +12,12 @@ from . import delivery, services
 @shared_task(name="billing.run_draft_chunk", acks_late=True)
 def billing_run_draft_chunk(run_id: int, index: int) -> dict[str, int]:
     report = services.billing_run_draft_chunk(run_id=run_id, index=index)
-    if report.run_drafted:
-        billing_run_issue_when_asked(run_id)
-    return {"drafted": report.drafted, "flagged": report.flagged, "kept": report.kept}
-
-
-def billing_run_issue_when_asked(run_id: int) -> None:
-    run = services.BillingRun.objects.get(pk=run_id)
-    if run.issue_when_drafted:
-        for index in range(len(run.chunks)):
-            billing_run_issue_chunk.delay(run_id, index, run.created_by_id)
+    return {
+        "drafted": report.drafted,
+        "flagged": report.flagged,
+        "kept": report.kept,
+        "issued": report.issued,
+    }
 
 
 @shared_task(name="billing.run_issue_chunk", acks_late=True)

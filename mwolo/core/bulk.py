@@ -63,6 +63,47 @@ def rows_insert(
     return len(prepared)
 
 
+def ids_reserve(model: type[models.Model], count: int) -> list[int]:
+    """``count`` fresh primary keys of ``model``'s table, for rows ``rows_insert`` writes
+    later with their ``id``: rows that point at them may then be written first.
+
+    Taken from the table's own sequence (PostgreSQL's identity sequence, SQLite's
+    ``sqlite_sequence``), so inserts that let the database choose never collide with them.
+    Runs in the caller's transaction; on SQLite it takes the write lock.
+    """
+    if count < 1:
+        return []
+    table = model._meta.db_table
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(
+                "SELECT nextval(pg_get_serial_sequence(%s, %s)) FROM generate_series(1, %s)",
+                [connection.ops.quote_name(table), _pk_column(model), count],
+            )
+            return [row[0] for row in cursor.fetchall()]
+        # AUTOINCREMENT tables: SQLite gives new rows max(seq, max(id)) + 1.
+        quoted, pk = connection.ops.quote_name(table), connection.ops.quote_name(_pk_column(model))
+        cursor.execute(
+            "UPDATE sqlite_sequence SET seq = max(seq, "  # noqa: S608 - names from the model
+            f"(SELECT coalesce(max({pk}), 0) FROM {quoted})) + %s WHERE name = %s RETURNING seq",
+            [count, table],
+        )
+        row = cursor.fetchone()
+        if row is None:  # the table never had a row: its counter does not exist yet
+            cursor.execute(
+                "INSERT INTO sqlite_sequence (name, seq) "  # noqa: S608
+                f"SELECT %s, coalesce(max({pk}), 0) + %s FROM {quoted} RETURNING seq",
+                [table, count],
+            )
+            row = cursor.fetchone()
+    last = int(row[0])
+    return list(range(last - count + 1, last + 1))
+
+
+def _pk_column(model: type[models.Model]) -> str:
+    return cast(str, cast(models.Field, model._meta.pk).column)
+
+
 def numbers_assign(
     *,
     model: type[models.Model],

@@ -86,8 +86,8 @@ def billed_month(agency):
     """October billed for ``agency`` by a run: an issued invoice, an estimated draft held
     for review, a credit note on the invoice, and their account entries."""
     read, unread = read_site(agency), unread_site(agency)
-    run = services.billing_run_start(period=OCTOBER, agency_id=agency.pk, actor=None)
-    billing_run_execute(run=run, issue=True)
+    run = services.billing_run_start(period=OCTOBER, agency_id=agency.pk, actor=None, issue=True)
+    billing_run_execute(run=run)
     issued = Invoice.objects.get(site=read)
     note = services.credit_note_issue(
         invoice_id=issued.pk, reason="Geste commercial", amount=Decimal("1000"), actor=None
@@ -513,7 +513,7 @@ def test_a_billing_run_is_started_from_the_add_form(
 
     form = client.get(RUN_ADD)
     text = form.content.decode()
-    for label in ("Période", "Agence", "Émettre une fois préparée"):
+    for label in ("Période", "Agence", "Émettre au fur et à mesure"):
         assert label in text
 
     with django_capture_on_commit_callbacks(execute=True):

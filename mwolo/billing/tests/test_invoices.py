@@ -4,7 +4,8 @@ import datetime as dt
 from decimal import Decimal
 
 import pytest
-from django.core.exceptions import ValidationError
+from django.contrib.auth.models import Permission
+from django.core.exceptions import PermissionDenied, ValidationError
 
 from mwolo.accounts.tests.factories import EmployeeFactory
 from mwolo.agencies.tests.factories import AgencyFactory
@@ -391,6 +392,88 @@ def test_a_run_drafts_and_issues_every_chunk_of_an_agency(residential):
     assert [int(number[-6:]) for number in numbers] == [1, 2, 3, 4, 5]
 
 
+def test_a_run_started_to_issue_issues_each_chunk_as_it_drafts_it(residential):
+    gombe = AgencyFactory(code="KIN-GOM")
+    read = [
+        metered_site(
+            agency=gombe, readings=[(local("2026-09-30"), "1000"), (local("2026-10-31"), "1050")]
+        )
+        for _ in range(4)
+    ]
+    unread = metered_site(agency=gombe, installed_at=local("2026-09-30", "10:00"))
+    billing = EmployeeFactory(role=Role.BILLING_AGENT, agency=gombe)
+
+    run = services.billing_run_start(
+        period=OCTOBER, agency_id=gombe.pk, actor=billing, issue=True, chunk_size=2
+    )
+    first = services.billing_run_draft_chunk(run_id=run.pk, index=0)
+
+    # The first chunk is issued before the others are drafted.
+    assert (first.drafted, first.issued, first.held) == (2, 2, 0)
+    issued = Invoice.objects.filter(status=Invoice.Status.ISSUED)
+    assert sorted(issued.values_list("number", flat=True)) == ["FAC-2026-000001", "FAC-2026-000002"]
+    assert set(issued.values_list("issued_by", flat=True)) == {billing.pk}
+    assert AccountEntry.objects.count() == 2
+    run.refresh_from_db()
+    assert run.status == BillingRun.Status.DRAFTING
+    for index in (1, 2):
+        services.billing_run_draft_chunk(run_id=run.pk, index=index)
+
+    run.refresh_from_db()
+    assert run.status == BillingRun.Status.ISSUED
+    assert run.issued_at is not None
+    assert issued.count() == len(read)
+    held = Invoice.objects.get(site=unread)
+    assert held.status == Invoice.Status.DRAFT
+    assert held.number == ""
+    for invoice in issued:
+        entry = AccountEntry.objects.get(invoice=invoice)
+        assert (entry.reference, entry.amount) == (invoice.number, invoice.total)
+        assert invoice.due_date == invoice.issue_date + dt.timedelta(days=15)
+        assert lines_of(invoice)
+
+
+def test_a_reviewed_draft_is_issued_when_the_run_is_started_again_to_issue(residential):
+    gombe = AgencyFactory(code="KIN-GOM")
+    unread = metered_site(agency=gombe, installed_at=local("2026-09-30", "10:00"))
+    read = metered_site(
+        agency=gombe, readings=[(local("2026-09-30"), "1000"), (local("2026-10-31"), "1050")]
+    )
+    billing = EmployeeFactory(role=Role.BILLING_AGENT, agency=gombe)
+    run = services.billing_run_start(period=OCTOBER, agency_id=gombe.pk, actor=billing)
+    services.billing_run_draft_chunk(run_id=run.pk, index=0)
+    flagged = Invoice.objects.get(site=unread)
+    services.invoice_review(invoice_id=flagged.pk, actor=billing, note="Compteur neuf, vérifié.")
+
+    run = services.billing_run_start(period=OCTOBER, agency_id=gombe.pk, actor=billing, issue=True)
+    report = services.billing_run_draft_chunk(run_id=run.pk, index=0)
+
+    assert (report.drafted, report.kept, report.issued) == (1, 1, 2)
+    assert Invoice.objects.get(site=unread).pk == flagged.pk
+    assert set(Invoice.objects.values_list("site_id", "status")) == {
+        (unread.pk, Invoice.Status.ISSUED),
+        (read.pk, Invoice.Status.ISSUED),
+    }
+    assert sorted(Invoice.objects.values_list("number", flat=True)) == [
+        "FAC-2026-000001",
+        "FAC-2026-000002",
+    ]
+
+
+def test_starting_a_run_to_issue_needs_the_right_to_issue(residential):
+    gombe = AgencyFactory(code="KIN-GOM")
+    drafter = EmployeeFactory(role=None, agency=gombe)
+    drafter.user_permissions.add(
+        Permission.objects.get(codename="add_billingrun", content_type__app_label="billing")
+    )
+
+    with pytest.raises(PermissionDenied):
+        services.billing_run_start(period=OCTOBER, agency_id=gombe.pk, actor=drafter, issue=True)
+    assert not BillingRun.objects.exists()
+    services.billing_run_start(period=OCTOBER, agency_id=gombe.pk, actor=drafter)
+    assert BillingRun.objects.get().issue_when_drafted is False
+
+
 def test_an_employee_bills_only_their_agency(residential):
     gombe = AgencyFactory(code="KIN-GOM")
     lubumbashi = AgencyFactory(code="LSH-CTR", commune=commune("Kampemba", "Lubumbashi"))
@@ -401,3 +484,18 @@ def test_an_employee_bills_only_their_agency(residential):
     with pytest.raises(ValidationError, match="agence"):
         services.billing_run_start(period=OCTOBER, agency_id=None, actor=billing)
     assert not BillingRun.objects.exists()
+
+
+def test_drafting_a_chunk_again_keeps_a_reviewed_draft_and_redrafts_the_others(residential):
+    reviewed = metered_site(installed_at=local("2026-09-30", "10:00"))
+    other = metered_site(readings=[(local("2026-09-30"), "1000"), (local("2026-10-31"), "1040")])
+    billing = EmployeeFactory(role=Role.BILLING_AGENT, agency=reviewed.agency)
+    services.invoices_draft(period=OCTOBER, site_ids=[reviewed.pk, other.pk])
+    flagged = Invoice.objects.get(site=reviewed)
+    services.invoice_review(invoice_id=flagged.pk, actor=billing, note="Compteur neuf, vérifié.")
+
+    report = services.invoices_draft(period=OCTOBER, site_ids=[reviewed.pk, other.pk])
+
+    assert (report.drafted, report.kept) == (1, 1)
+    assert Invoice.objects.get(site=reviewed).pk == flagged.pk
+    assert lines_of(Invoice.objects.get(site=other))

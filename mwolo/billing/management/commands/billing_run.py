@@ -26,7 +26,9 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--period", required=True, help="the month billed, e.g. 2026-10")
         parser.add_argument("--agency", help="an agency code (default: every agency)")
-        parser.add_argument("--issue", action="store_true", help="issue the ready drafts")
+        parser.add_argument(
+            "--issue", action="store_true", help="issue the ready drafts as they are drafted"
+        )
         parser.add_argument("--workers", type=int, default=1, help="processes drafting")
         parser.add_argument("--chunk-size", type=int, default=CHUNK_SIZE, help="sites per chunk")
 
@@ -42,11 +44,15 @@ class Command(BaseCommand):
             raise CommandError("--workers and --chunk-size must be at least 1.")
         try:
             run = billing_run_start(
-                period=period, agency_id=agency_id, actor=None, chunk_size=options["chunk_size"]
+                period=period,
+                agency_id=agency_id,
+                actor=None,
+                issue=options["issue"],
+                chunk_size=options["chunk_size"],
             )
         except ValidationError as error:
             raise CommandError(" ".join(error.messages)) from error
-        totals = billing_run_execute(run=run, issue=options["issue"], workers=options["workers"])
+        totals = billing_run_execute(run=run, workers=options["workers"])
         self.stdout.write(
             f"{run}: {totals.drafted} drafted ({totals.flagged} to review), "
             f"{totals.kept} already issued or reviewed"
