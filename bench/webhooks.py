@@ -3,12 +3,19 @@
 ``n`` Airtel payments are pushed to the operator simulator through the real adapter, and
 its customers pay. The bench then sends their signed callbacks to our webhook, 20 % of
 them twice (as operators do), ``--concurrency`` at a time, from a Python client. Every
-callback is stored raw, authenticated, confirmed by the operator's status query (real
-HTTP to the simulator) and settled once. It prints requests/s and the 50th and 99th
-percentile latency, side by side with the same server answering ``/healthz/`` (a trivial
-JSON view that reads the database once) as many times in the same run, both after a
-warm-up that is not counted, and checks that exactly one payment per distinct transaction
-was recorded.
+callback is authenticated, matched to its intent and stored raw with its outcome, and
+answered; a Celery worker (its own process, on the ``payments`` queue, as in production)
+confirms each with the operator's status query (real HTTP to the simulator) and settles
+it once. It prints:
+
+- ``webhooks_per_s``: callbacks answered per second, side by side with the same server
+  answering ``/healthz/`` (a trivial JSON view that reads the database once) as many
+  times in the same run, both after a warm-up that is not counted; p50 and p99;
+- ``webhook_settlements_per_s``: distinct payments recorded per second, from the first
+  callback sent to the last payment recorded (the worker runs during the whole load);
+
+and checks that exactly one payment per distinct transaction was recorded. The receipts
+the payments queue for the client stay queued: no worker reads the ``celery`` queue here.
 
     python -m bench.webhooks [--n 2000] [--concurrency 16] [--workers 2]
 """
@@ -95,6 +102,17 @@ def wait_until_up(url: str, process: subprocess.Popen, log: Path) -> None:
     raise RuntimeError("gunicorn did not answer")
 
 
+def wait_for_payments(count: int, worker: subprocess.Popen) -> None:
+    """Until the worker has recorded ``count`` payments (it confirms at its own pace)."""
+    from mwolo.payments.models import Payment
+
+    deadline = time.monotonic() + 600
+    while Payment.objects.count() < count:
+        if worker.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError(f"{Payment.objects.count()} of {count} payments recorded")
+        time.sleep(0.05)
+
+
 def main() -> None:
     args = arguments()
     # One line per request otherwise.
@@ -115,7 +133,7 @@ def main() -> None:
 
         settings.CELERY_TASK_ALWAYS_EAGER = False
         sandbox = start_operator_sandbox()
-        gunicorn = None
+        gunicorn = worker = None
         try:
             sandbox.configure(airtel_callback_url="", callback_delay=0)
             settings.MOBILE_MONEY = mobile_money_settings(sandbox.url)
@@ -182,7 +200,10 @@ def main() -> None:
                 "DATABASE_URL": database_url,
                 "MWOLO_VAR_DIR": var_dir,
                 "MWOLO_TEST_TASKS_EAGER": "0",
-                "CELERY_BROKER_URL": "filesystem://",
+                # The run's broker (Redis when CELERY_BROKER_URL names it), under a key
+                # prefix of this run's own; else files in the throw-away folder.
+                "CELERY_BROKER_URL": os.environ.get("CELERY_BROKER_URL", "filesystem://"),
+                "CELERY_KEY_PREFIX": f"mwolo-bench-{os.getpid()}:",
                 "MOBILE_MONEY_SIMULATOR_URL": sandbox.url,
                 # As in production: connections kept between requests, no line per request.
                 "DATABASE_CONN_MAX_AGE": "60",
@@ -210,15 +231,37 @@ def main() -> None:
                 stderr=gunicorn_log.open("wb"),
             )
             url = f"http://127.0.0.1:{port}"
+            worker = subprocess.Popen(  # noqa: S603 - our own command line
+                [
+                    str(Path(sys.executable).with_name("celery")),
+                    "--app",
+                    "config",
+                    "worker",
+                    "--queues",
+                    "payments",
+                    "--concurrency",
+                    "2",
+                    "--loglevel",
+                    "WARNING",
+                ],
+                cwd=ROOT,
+                env=environment,
+                stderr=(Path(var_dir) / "worker.log").open("wb"),
+            )
             wait_until_up(url, gunicorn, gunicorn_log)
             trivial = [("GET", ("/healthz/", b""), {})] * len(requests)
             asyncio.run(fire(url, trivial[:200] + warm_up, args.concurrency))
+            wait_for_payments(WARM_UP, worker)
+            started = time.perf_counter()
             seconds, latencies, statuses = asyncio.run(fire(url, requests, args.concurrency))
+            wait_for_payments(distinct, worker)
+            settle_seconds = time.perf_counter() - started
             base_seconds, base_latencies, _ = asyncio.run(fire(url, trivial, args.concurrency))
         finally:
-            if gunicorn is not None:
-                gunicorn.terminate()
-                gunicorn.wait(30)
+            for process in (gunicorn, worker):
+                if process is not None:
+                    process.terminate()
+                    process.wait(30)
             sandbox.stop()
 
         payments = Payment.objects.count()
@@ -243,6 +286,7 @@ def main() -> None:
             baseline="the same server answering /healthz/",
             baseline_value=len(trivial) / base_seconds,
         )
+        emit("webhook_settlements_per_s", args.n / settle_seconds, "payments/s", args.n, database)
         emit("webhooks_p50", percentile(latencies, 0.5) * 1000, "ms", args.n, database)
         emit("webhooks_p99", percentile(latencies, 0.99) * 1000, "ms", args.n, database)
         emit("healthz_p99", percentile(base_latencies, 0.99) * 1000, "ms", args.n, database)

@@ -213,6 +213,10 @@ CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Confirming a mobile-money callback with the operator has a queue of its own, which
+# workers read first (`--queues payments,celery`): money a client just paid is never
+# kept waiting behind a backlog of PDFs and notices.
+CELERY_TASK_ROUTES = {"payments.webhook_confirm": {"queue": "payments"}}
 
 # Fernet keys for secrets kept in the database (meters' token keys), newest first.
 FIELD_ENCRYPTION_KEYS = env.list("FIELD_ENCRYPTION_KEYS", default=[])

@@ -313,6 +313,7 @@ class WebhookCall(models.Model):
     """Every call to a payment webhook, exactly as it came, and what we did with it."""
 
     class Outcome(models.TextChoices):
+        QUEUED = "queued", _("Being confirmed with the operator")
         SETTLED = "settled", _("Payment recorded")
         DUPLICATE = "duplicate", _("Already recorded")
         FAILED = "failed", _("Payment failed")

@@ -29,6 +29,7 @@ from django.db.models import Sum
 from django.urls import reverse
 from django.utils.formats import number_format
 from django.utils.translation import gettext as _
+from kombu.exceptions import OperationalError
 
 from mwolo.accounts.models import User
 from mwolo.billing.models import AccountEntry, Currency, Invoice
@@ -939,25 +940,45 @@ def webhook_receive(
     body: bytes,
     remote_address: str | None,
 ) -> WebhookAnswer:
-    """A call to ``/api/payments/webhooks/<provider>/``: kept raw whatever it is, then
-    authenticated, matched to its intent, confirmed by the operator's status query and
-    settled once. Answers what the operator expects (or a 4xx with the reason)."""
-    call = WebhookCall.objects.create(
+    """A call to ``/api/payments/webhooks/<provider>/``: authenticated, matched to its
+    intent and kept raw with what was done with it, whatever it is. Answers what the
+    operator expects (or a 4xx with the reason).
+
+    A callback for an intent still pending is then confirmed by the operator's status
+    query and settled once by ``webhook_confirm``, in a worker: the answer to the operator
+    never waits on the operator's own API, however slow it is that day. Should the task
+    be lost, the reconciliation (``payment_intents_reconcile``) asks the operator too.
+    """
+    call = WebhookCall(
         provider=provider[:10],
         path=path[:300],
         remote_address=remote_address,
         headers={k: v for k, v in headers.items() if k.lower() != "authorization"},
         body=body.decode("utf-8", errors="replace"),
     )
+    claim: dict[str, str | None] | None = None
+    try:
+        answer, claim = _webhook_read(call, provider, path_secret, headers, body)
+    finally:
+        call.save()
+    if claim is not None and call.intent_id is not None:
+        call_id, intent_id = call.pk, call.intent_id
+        transaction.on_commit(lambda: _confirm_later(call_id, intent_id, claim))
+    return answer
 
-    def done(outcome: str, detail: str = "", intent: PaymentIntent | None = None) -> None:
-        WebhookCall.objects.filter(pk=call.pk).update(
-            outcome=outcome, detail=detail[:300], intent=intent
-        )
 
+def _webhook_read(
+    call: WebhookCall,
+    provider: str,
+    path_secret: str | None,
+    headers: Mapping[str, str],
+    body: bytes,
+) -> tuple[WebhookAnswer, dict[str, str | None] | None]:
+    """Authenticate and match a callback, setting the call's outcome; the claim to
+    confirm with the operator, when there is one."""
     if provider not in [m.value for m in MOBILE_METHODS]:
-        done(WebhookCall.Outcome.REJECTED, "unknown operator")
-        return _answer_json(404, {"detail": "unknown operator"})
+        call.outcome, call.detail = WebhookCall.Outcome.REJECTED, "unknown operator"
+        return _answer_json(404, {"detail": "unknown operator"}), None
     adapter = provider_for(provider)
     expected: dict[str, str] = {}
     secret = path_secret
@@ -966,8 +987,8 @@ def webhook_receive(
             provider="orange", reference=path_secret or ""
         ).first()
         if intent is None:
-            done(WebhookCall.Outcome.UNKNOWN, "no such request")
-            return _answer_json(404, {"detail": "unknown reference"})
+            call.outcome, call.detail = WebhookCall.Outcome.UNKNOWN, "no such request"
+            return _answer_json(404, {"detail": "unknown reference"}), None
         expected = {
             "provider_reference": intent.provider_reference,
             "notif_token": str(intent.provider_extra.get("notif_token", "")),
@@ -978,34 +999,81 @@ def webhook_receive(
             headers=headers, body=body, path_secret=secret, expected=expected
         )
     except CallbackRejected as rejected:
-        done(WebhookCall.Outcome.REJECTED, f"{rejected.reason}: {rejected.detail}")
-        return _answer_json(rejected.http_status, {"detail": str(rejected.reason)})
+        call.outcome = WebhookCall.Outcome.REJECTED
+        call.detail = f"{rejected.reason}: {rejected.detail}"[:300]
+        return _answer_json(rejected.http_status, {"detail": str(rejected.reason)}), None
     intent = (
         PaymentIntent.objects.filter(provider=provider, provider_reference=event.provider_reference)
-        .only("status", "provider_reference", "provider_extra")
+        .only("status")
         .first()
     )
     if intent is None:
-        done(WebhookCall.Outcome.UNKNOWN, event.provider_reference)
-        return _answer_json(404, {"detail": "unknown reference"})
+        call.outcome, call.detail = WebhookCall.Outcome.UNKNOWN, event.provider_reference[:300]
+        return _answer_json(404, {"detail": "unknown reference"}), None
+    call.intent = intent
+    ack = adapter.acknowledge(event)
+    answer = WebhookAnswer(ack.status, ack.content_type, ack.body)
     if intent.status == PaymentStatus.SUCCEEDED:
-        done(WebhookCall.Outcome.DUPLICATE, "paid already", intent)
-    else:
+        call.outcome, call.detail = WebhookCall.Outcome.DUPLICATE, "paid already"
+        return answer, None
+    call.outcome = WebhookCall.Outcome.QUEUED
+    claim = {
+        "transaction_id": event.transaction_id,
+        "amount": None if event.amount is None else str(event.amount),
+        "currency": event.currency,
+        "payer": event.payer,
+    }
+    return answer, claim
+
+
+def _confirm_later(call_id: int, intent_id: int, claim: dict[str, str | None]) -> None:
+    try:
+        tasks.webhook_confirm.delay(call_id, intent_id, claim)
+    except OperationalError as error:  # the broker is down: the reconciliation will ask
+        logger.warning("callback %s not queued for confirmation: %s", call_id, error)
+
+
+def webhook_confirm(*, call_id: int, intent_id: int, claim: Mapping[str, str | None]) -> str:
+    """The second half of a callback (``webhook_receive``): the operator's status query
+    says what happened, applied once to the intent; the call records the outcome.
+
+    Idempotent: a payment is recorded once whatever runs it again (a retried task, the
+    reconciliation, a copy of the callback). Returns the outcome.
+    """
+    intent = (
+        PaymentIntent.objects.only("status", "provider", "provider_reference", "provider_extra")
+        .filter(pk=intent_id)
+        .first()
+    )
+    if intent is None:
+        raise ApplicationError(_("This mobile money request does not exist."), status=404)
+    event = CallbackEvent(
+        provider_reference=intent.provider_reference,
+        status=PaymentStatus.PENDING,
+        transaction_id=claim.get("transaction_id"),
+        amount=None if claim.get("amount") is None else Decimal(str(claim["amount"])),
+        currency=claim.get("currency"),
+        payer=claim.get("payer"),
+        raw={},
+    )
+    outcome: str = WebhookCall.Outcome.DUPLICATE
+    detail = "paid already"
+    if intent.status != PaymentStatus.SUCCEEDED:
         try:
-            answer = adapter.query_status(
+            answer = provider_for(intent.provider).query_status(
                 provider_reference=intent.provider_reference, extra=intent.provider_extra
             )
         except ProviderError as error:
-            done(WebhookCall.Outcome.PENDING, f"status unknown: {error}", intent)
+            outcome, detail = WebhookCall.Outcome.PENDING, f"status unknown: {error}"
         else:
             try:
                 settled = _settle(intent.pk, answer, event)
             except ApplicationError as clash:  # the transaction was paid by another intent
-                done(WebhookCall.Outcome.REVIEW, clash.message, intent)
+                outcome, detail = WebhookCall.Outcome.REVIEW, clash.message
             else:
-                done(settled.outcome, settled.detail, intent)
-    ack = adapter.acknowledge(event)
-    return WebhookAnswer(ack.status, ack.content_type, ack.body)
+                outcome, detail = settled.outcome, settled.detail
+    WebhookCall.objects.filter(pk=call_id).update(outcome=outcome, detail=detail[:300])
+    return outcome
 
 
 @dataclass

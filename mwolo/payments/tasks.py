@@ -17,6 +17,11 @@ def payment_after_commit(payment_id: int, client_id: int) -> None:
     delivery.overdue_cleared(client_id=client_id)
 
 
+@shared_task(name="payments.webhook_confirm", acks_late=True)
+def webhook_confirm(call_id: int, intent_id: int, claim: dict[str, str | None]) -> str:
+    return services.webhook_confirm(call_id=call_id, intent_id=intent_id, claim=claim)
+
+
 @shared_task(name="payments.intents_reconcile")
 def payment_intents_reconcile() -> dict[str, int]:
     report = services.payment_intents_reconcile()
