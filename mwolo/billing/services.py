@@ -503,18 +503,35 @@ def invoices_draft(
             "site_id", flat=True
         )
     )
+    reviewed = (
+        list(
+            existing.filter(status=Invoice.Status.DRAFT, reviewed_at__isnull=False).values_list(
+                "pk", flat=True
+            )
+        )
+        if issue and kept
+        else []
+    )
     stale = existing.filter(status=Invoice.Status.DRAFT, reviewed_at__isnull=True)
     InvoiceLine.objects.filter(invoice__in=stale).delete()
     stale.delete()
-    if issue and kept:
-        reviewed = existing.filter(status=Invoice.Status.DRAFT, reviewed_at__isnull=False)
-        report.issued += invoices_issue(
-            invoice_ids=list(reviewed.values_list("pk", flat=True)), actor=actor
-        ).issued
     months = [month for month in months if month.site_id not in kept]
     report.kept = len(kept)
-    if not months:
-        return report
+    if months:
+        drafts = _drafts_price(months, sites=sites, period=period, run=run)
+        report.drafted = len(drafts)
+        report.flagged = sum(1 for draft in drafts.values() if draft.flagged)
+        report.held = report.flagged if issue else 0
+        report.issued += _drafts_write(drafts, issue=issue, actor=actor)
+    if reviewed:  # last, like every use of the invoice counter
+        report.issued += invoices_issue(invoice_ids=reviewed, actor=actor).issued
+    return report
+
+
+def _drafts_price(
+    months: list[_SiteMonth], *, sites: QuerySet[Site], period: dt.date, run: BillingRun | None
+) -> dict[int, _Priced]:
+    """Each site's month measured and priced, by site id."""
     _measure(
         months,
         MeterInstallation.objects.filter(
@@ -538,7 +555,7 @@ def invoices_draft(
     )
     terms = {tariff.pk: _terms(tariff) for tariff in tariffs}
     estimates = _estimated_before(sites, period)
-    drafts = {
+    return {
         month.site_id: _draft(
             month,
             period=period,
@@ -550,9 +567,10 @@ def invoices_draft(
         )
         for month in months
     }
-    report.drafted = len(drafts)
-    report.flagged = sum(1 for draft in drafts.values() if draft.flagged)
-    report.held = report.flagged if issue else 0
+
+
+def _drafts_write(drafts: dict[int, _Priced], *, issue: bool, actor: User | None) -> int:
+    """Write the drafts, the ready ones issued when ``issue``; returns how many were."""
     # The invoices' ids are known first, so their lines are written before the numbers are
     # taken: the counter is held for the invoice and entry rows only (and the commit).
     ids = dict(zip(drafts, ids_reserve(Invoice, len(drafts)), strict=True))
@@ -606,8 +624,7 @@ def invoices_draft(
                 for draft in [drafts[site_id]]
             ],
         )
-        report.issued += len(issues)
-    return report
+    return len(issues)
 
 
 # --- Review and issue ----------------------------------------------------------------------
