@@ -228,6 +228,24 @@ def test_production_settings_refuse_to_start_without_a_required_variable(tmp_pat
     assert f"Set the {variable} environment variable" in result.stderr, result.stderr
 
 
+def test_production_offers_no_operator_that_would_fall_back_to_the_simulator(tmp_path):
+    env = _minimal_production_env(tmp_path)
+    env.update(
+        MOBILE_MONEY_OPERATORS="airtel",
+        AIRTEL_BASE_URL="https://openapi.airtel.africa",
+        AIRTEL_CLIENT_ID="mwolo",
+        AIRTEL_CLIENT_SECRET=secrets.token_urlsafe(24),
+    )
+
+    refused = _manage(env, "check")
+    env["AIRTEL_CALLBACK_KEY"] = secrets.token_urlsafe(24)
+    accepted = _manage(env, "check")
+
+    assert refused.returncode != 0
+    assert "Set the AIRTEL_CALLBACK_KEY environment variable(s)" in refused.stderr
+    assert accepted.returncode == 0, accepted.stderr
+
+
 def test_production_settings_refuse_an_empty_secret_key(tmp_path):
     env = _minimal_production_env(tmp_path)
     env["DJANGO_SECRET_KEY"] = ""

@@ -246,6 +246,10 @@ _SANDBOX_VODACOM_PUBLIC_KEY = (
     "N1BM+a/D4cCw6ICIf7NOkjqrtV5G61uwq1XgIki39IDVBQRF0DxbvwfkjGCxhQQCJvChRdf5Z+sL"
     "E3NYlwIDAQAB"
 )
+# The operators the utility has a contract with: the only ones offered and listened to.
+MOBILE_MONEY_OPERATORS = env.list(
+    "MOBILE_MONEY_OPERATORS", default=["mpesa", "vodacom", "airtel", "orange"]
+)
 MOBILE_MONEY = {
     "mpesa": {
         "base_url": env.str("MPESA_BASE_URL", default=_OPERATOR_SIMULATOR),

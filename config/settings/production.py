@@ -20,6 +20,51 @@ CACHES = {"default": env.cache_url("CACHE_URL")}
 FIELD_ENCRYPTION_KEYS = env.list("FIELD_ENCRYPTION_KEYS")
 MQTT_URL = env.str("MQTT_URL")
 
+# Mobile money: only the operators named are offered, and each must have every value of
+# its own; one left unset would fall back to the simulator's address and sandbox keys.
+MOBILE_MONEY_OPERATORS = env.list("MOBILE_MONEY_OPERATORS", default=[])
+_OPERATOR_VARIABLES = {
+    "mpesa": [
+        "MPESA_BASE_URL",
+        "MPESA_CONSUMER_KEY",
+        "MPESA_CONSUMER_SECRET",
+        "MPESA_SHORTCODE",
+        "MPESA_PASSKEY",
+        "MPESA_CALLBACK_SECRET",
+    ],
+    "vodacom": [
+        "VODACOM_BASE_URL",
+        "VODACOM_ENVIRONMENT",
+        "VODACOM_API_KEY",
+        "VODACOM_PUBLIC_KEY",
+        "VODACOM_SERVICE_PROVIDER_CODE",
+        "VODACOM_CALLBACK_SECRET",
+    ],
+    "airtel": [
+        "AIRTEL_BASE_URL",
+        "AIRTEL_CLIENT_ID",
+        "AIRTEL_CLIENT_SECRET",
+        "AIRTEL_CALLBACK_KEY",
+    ],
+    "orange": [
+        "ORANGE_BASE_URL",
+        "ORANGE_CLIENT_ID",
+        "ORANGE_CLIENT_SECRET",
+        "ORANGE_MERCHANT_KEY",
+    ],
+}
+for _operator in MOBILE_MONEY_OPERATORS:
+    if _operator not in _OPERATOR_VARIABLES:
+        raise ImproperlyConfigured(
+            f"MOBILE_MONEY_OPERATORS names {_operator!r}: use mpesa, vodacom, airtel, orange."
+        )
+    _unset = [name for name in _OPERATOR_VARIABLES[_operator] if not env.str(name, default="")]
+    if _unset:
+        raise ImproperlyConfigured(
+            f"Set the {', '.join(_unset)} environment variable(s): {_operator} is in "
+            "MOBILE_MONEY_OPERATORS (docs/payments.md)."
+        )
+
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_SSL_REDIRECT = env.bool("DJANGO_SECURE_SSL_REDIRECT", default=True)
 SESSION_COOKIE_SECURE = True

@@ -25,7 +25,7 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import Sum
+from django.db.models import Q, Sum
 from django.urls import reverse
 from django.utils.formats import number_format
 from django.utils.translation import gettext as _
@@ -44,6 +44,7 @@ from mwolo.crm.models import Client
 from mwolo.integrations.payments.base import (
     CallbackEvent,
     CallbackRejected,
+    ErrorCode,
     PaymentStatus,
     ProviderError,
     PushRequest,
@@ -68,6 +69,8 @@ logger = logging.getLogger("mwolo.payments")
 
 # A push nobody answered is asked about until then, and expires after.
 INTENT_LIFETIME = dt.timedelta(minutes=30)
+# Longer than any push waits for its reply: a push not sent by then never will be.
+PUSH_GRACE = dt.timedelta(minutes=5)
 # Operators that take whole units only (a cent would be refused after the prompt).
 WHOLE_UNITS_ONLY = {"mpesa", "orange"}
 OPEN = (Invoice.Status.ISSUED, Invoice.Status.PARTIALLY_PAID)
@@ -651,6 +654,8 @@ def payment_intent_create(
         raise ValidationError(
             {"provider": _("Choose M-Pesa, Vodacom M-Pesa, Airtel Money or Orange Money.")}
         )
+    if provider not in settings.MOBILE_MONEY_OPERATORS:
+        raise ValidationError({"provider": _("%s is not offered.") % Method(provider).label})
     amount, currency = _money(amount, "amount"), _currency(currency)
     if provider in WHOLE_UNITS_ONLY and amount != amount.to_integral_value():
         raise ValidationError(
@@ -673,6 +678,22 @@ def payment_intent_create(
         if meter is None:
             raise ValidationError({"meter": _("This is not one of the client's prepaid meters.")})
         purpose = PaymentIntent.Purpose.PREPAID
+    else:
+        # Refused now rather than once the client has paid: the day's rate must exist.
+        target = (
+            Invoice.objects.values_list("currency", flat=True).get(pk=invoice_id)
+            if invoice_id is not None
+            else account_currency(client_id=client.pk)
+        )
+        try:
+            amount_in(
+                amount=amount,
+                currency=currency,
+                target=target,
+                on=clock.today(client.agency.time_zone),
+            )
+        except ApplicationError as no_rate:
+            raise ValidationError({"currency": no_rate.message}) from no_rate
     intent = PaymentIntent.objects.create(
         client=client,
         purpose=purpose,
@@ -713,13 +734,21 @@ def payment_intent_push(*, intent_id: int) -> PaymentIntent:
         cancel_url=status_url,
         language=intent.client.preferred_language,
     )
+    provider = provider_for(intent.provider)
     try:
-        result = provider_for(intent.provider).push(request)
+        result = provider.push(request)
     except ProviderError as error:
         changes: dict[str, Any] = {"push_error": str(error)[:300], "pushed_at": clock.now()}
-        if not error.retryable:
+        # The prompt may have gone out (a lost reply), or did (a second push of the same
+        # reference): an operator that knows our reference is asked where it stands.
+        if provider.reference_is_ours and (error.retryable or error.code == ErrorCode.DUPLICATE):
+            changes.update(
+                provider_reference=intent.reference,
+                provider_extra=provider.status_extra(currency=intent.currency),
+            )
+        elif not error.retryable:
             changes.update(status=PaymentStatus.FAILED, message=str(error)[:300])
-        PaymentIntent.objects.filter(pk=intent.pk).update(**changes)
+        PaymentIntent.objects.filter(pk=intent.pk, pushed_at__isnull=True).update(**changes)
         intent.refresh_from_db()
         return intent
     PaymentIntent.objects.filter(pk=intent.pk, pushed_at__isnull=True).update(
@@ -769,6 +798,47 @@ def _locked_intent(intent_id: int) -> PaymentIntent:
     )
 
 
+def _claimed(
+    intent: PaymentIntent, answer: StatusResult, event: CallbackEvent | None
+) -> tuple[str, Decimal | None, str | None, str | None]:
+    """What the operator says was paid: transaction id, amount, currency and payer, from
+    its status answer first, then from the callback."""
+    transaction_id = (
+        answer.transaction_id
+        or (event.transaction_id if event else None)
+        or intent.provider_reference  # Daraja's status query names no receipt
+    )
+    amount = answer.amount if answer.amount is not None else (event.amount if event else None)
+    currency = answer.currency or (event.currency if event else None)
+    payer = answer.payer or (event.payer if event else None)
+    return transaction_id, amount, currency, payer
+
+
+def _settle_or_review(
+    intent_id: int, answer: StatusResult, event: CallbackEvent | None
+) -> _Settlement:
+    """``_settle``; money the operator took that cannot be recorded as it is (no exchange
+    rate for its currency, a transaction id another request was paid with) goes to a
+    person instead (``PaymentReview``), never lost."""
+    try:
+        return _settle(intent_id, answer, event)
+    except ApplicationError as refused:
+        intent = PaymentIntent.objects.get(pk=intent_id)
+        transaction_id, amount, currency, payer = _claimed(intent, answer, event)
+        PaymentReview.objects.get_or_create(
+            intent=intent,
+            operator_transaction_id=transaction_id[:100],
+            defaults={
+                "reason": refused.message[:300],
+                "amount": amount if amount is not None else intent.amount,
+                "currency": currency or intent.currency,
+                "payer": (payer or "")[:40],
+            },
+        )
+        logger.warning("payment %s sent for review: %s", intent.reference, refused.message)
+        return _Settlement(WebhookCall.Outcome.REVIEW, refused.message[:300])
+
+
 @transaction.atomic
 def _settle(intent_id: int, answer: StatusResult, event: CallbackEvent | None) -> _Settlement:
     """What the operator's status query says, applied once to the intent (locked)."""
@@ -783,14 +853,7 @@ def _settle(intent_id: int, answer: StatusResult, event: CallbackEvent | None) -
             status=answer.status, message=answer.message[:300], checked_at=clock.now()
         )
         return _Settlement(WebhookCall.Outcome.FAILED, str(PaymentStatus(answer.status).label))
-    transaction_id = (
-        answer.transaction_id
-        or (event.transaction_id if event else None)
-        or intent.provider_reference  # Daraja's status query names no receipt
-    )
-    amount = answer.amount if answer.amount is not None else (event.amount if event else None)
-    currency = answer.currency or (event.currency if event else None)
-    payer = answer.payer or (event.payer if event else None)
+    transaction_id, amount, currency, payer = _claimed(intent, answer, event)
     problems = []
     if amount is not None and amount != intent.amount:
         problems.append(
@@ -913,7 +976,7 @@ def payment_intent_check(*, intent_id: int, event: CallbackEvent | None = None) 
         logger.warning("status of %s unknown: %s", intent.reference, error)
         PaymentIntent.objects.filter(pk=intent.pk).update(checked_at=clock.now())
         return intent
-    _settle(intent.pk, answer, event)
+    _settle_or_review(intent.pk, answer, event)
     intent.refresh_from_db()
     return intent
 
@@ -950,11 +1013,13 @@ def webhook_receive(
     be lost, the reconciliation (``payment_intents_reconcile``) asks the operator too.
     """
     call = WebhookCall(
-        provider=provider[:10],
-        path=path[:300],
+        provider=_storable(provider[:10]),
+        path=_storable(path[:300]),
         remote_address=remote_address,
-        headers={k: v for k, v in headers.items() if k.lower() != "authorization"},
-        body=body.decode("utf-8", errors="replace"),
+        headers={
+            _storable(k): _storable(v) for k, v in headers.items() if k.lower() != "authorization"
+        },
+        body=_storable(body.decode("utf-8", errors="replace")),
     )
     claim: dict[str, str | None] | None = None
     try:
@@ -967,6 +1032,11 @@ def webhook_receive(
     return answer
 
 
+def _storable(text: str) -> str:
+    """``text`` as a database keeps it: PostgreSQL refuses NUL characters in text and JSON."""
+    return text.replace("\x00", "\ufffd")
+
+
 def _webhook_read(
     call: WebhookCall,
     provider: str,
@@ -976,7 +1046,7 @@ def _webhook_read(
 ) -> tuple[WebhookAnswer, dict[str, str | None] | None]:
     """Authenticate and match a callback, setting the call's outcome; the claim to
     confirm with the operator, when there is one."""
-    if provider not in [m.value for m in MOBILE_METHODS]:
+    if provider not in settings.MOBILE_MONEY_OPERATORS:
         call.outcome, call.detail = WebhookCall.Outcome.REJECTED, "unknown operator"
         return _answer_json(404, {"detail": "unknown operator"}), None
     adapter = provider_for(provider)
@@ -1002,11 +1072,10 @@ def _webhook_read(
         call.outcome = WebhookCall.Outcome.REJECTED
         call.detail = f"{rejected.reason}: {rejected.detail}"[:300]
         return _answer_json(rejected.http_status, {"detail": str(rejected.reason)}), None
-    intent = (
-        PaymentIntent.objects.filter(provider=provider, provider_reference=event.provider_reference)
-        .only("status")
-        .first()
-    )
+    matching = Q(provider_reference=event.provider_reference)
+    if adapter.reference_is_ours:  # its callback may come before the push's reply is kept
+        matching |= Q(reference=event.provider_reference)
+    intent = PaymentIntent.objects.filter(matching, provider=provider).only("status").first()
     if intent is None:
         call.outcome, call.detail = WebhookCall.Outcome.UNKNOWN, event.provider_reference[:300]
         return _answer_json(404, {"detail": "unknown reference"}), None
@@ -1041,14 +1110,20 @@ def webhook_confirm(*, call_id: int, intent_id: int, claim: Mapping[str, str | N
     reconciliation, a copy of the callback). Returns the outcome.
     """
     intent = (
-        PaymentIntent.objects.only("status", "provider", "provider_reference", "provider_extra")
+        PaymentIntent.objects.only(
+            "status", "provider", "reference", "currency", "provider_reference", "provider_extra"
+        )
         .filter(pk=intent_id)
         .first()
     )
     if intent is None:
         raise ApplicationError(_("This mobile money request does not exist."), status=404)
+    provider = provider_for(intent.provider)
+    reference, extra = intent.provider_reference, intent.provider_extra
+    if not reference:  # matched by our own reference before the push's reply was kept
+        reference, extra = intent.reference, provider.status_extra(currency=intent.currency)
     event = CallbackEvent(
-        provider_reference=intent.provider_reference,
+        provider_reference=reference,
         status=PaymentStatus.PENDING,
         transaction_id=claim.get("transaction_id"),
         amount=None if claim.get("amount") is None else Decimal(str(claim["amount"])),
@@ -1060,18 +1135,12 @@ def webhook_confirm(*, call_id: int, intent_id: int, claim: Mapping[str, str | N
     detail = "paid already"
     if intent.status != PaymentStatus.SUCCEEDED:
         try:
-            answer = provider_for(intent.provider).query_status(
-                provider_reference=intent.provider_reference, extra=intent.provider_extra
-            )
+            answer = provider.query_status(provider_reference=reference, extra=extra)
         except ProviderError as error:
             outcome, detail = WebhookCall.Outcome.PENDING, f"status unknown: {error}"
         else:
-            try:
-                settled = _settle(intent.pk, answer, event)
-            except ApplicationError as clash:  # the transaction was paid by another intent
-                outcome, detail = WebhookCall.Outcome.REVIEW, clash.message
-            else:
-                outcome, detail = settled.outcome, settled.detail
+            settled = _settle_or_review(intent.pk, answer, event)
+            outcome, detail = settled.outcome, settled.detail
     WebhookCall.objects.filter(pk=call_id).update(outcome=outcome, detail=detail[:300])
     return outcome
 
@@ -1092,7 +1161,9 @@ def payment_intents_reconcile(*, as_of: dt.datetime | None = None) -> ReconcileR
     now = as_of or clock.now()
     report = ReconcileReport()
     pending = PaymentIntent.objects.filter(status=PaymentStatus.PENDING).order_by("pk")
-    for intent in pending.filter(pushed_at__isnull=True, created_at__lte=now):
+    # A push still waiting for the operator's reply (Vodacom's waits for the PIN) is not
+    # sent again: only one whose task never ran.
+    for intent in pending.filter(pushed_at__isnull=True, created_at__lte=now - PUSH_GRACE):
         payment_intent_push(intent_id=intent.pk)
         report.pushed += 1
     for intent in pending.filter(pushed_at__isnull=False).exclude(provider_reference=""):

@@ -21,7 +21,10 @@ MAX_BODY = 64 * 1024  # an operator's callback is a few hundred bytes
 @csrf_exempt
 @require_POST
 def webhook(request: HttpRequest, provider: str, secret: str | None = None) -> HttpResponse:
-    if int(request.headers.get("Content-Length") or 0) > MAX_BODY:
+    length = request.headers.get("Content-Length") or "0"
+    if not length.isdigit():
+        return HttpResponse(status=400)
+    if int(length) > MAX_BODY:
         return HttpResponse(status=413)
     answer = services.webhook_receive(
         provider=provider,

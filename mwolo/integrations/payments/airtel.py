@@ -94,6 +94,7 @@ def _lifetime(value: Any) -> int:
 
 class AirtelProvider(Provider):
     name = "airtel"
+    reference_is_ours = True
 
     def __init__(self, config: Mapping[str, Any]) -> None:
         super().__init__(config)
@@ -191,7 +192,7 @@ class AirtelProvider(Provider):
                 provider_reference=request.reference,
                 status=PaymentStatus.PENDING,
                 message=str(block.get("message") or ""),
-                extra={"currency": request.currency},
+                extra=self.status_extra(currency=request.currency),
                 raw=body,
             )
         if code in REASONS:  # refused at once (no wallet, no balance)
@@ -199,10 +200,13 @@ class AirtelProvider(Provider):
                 provider_reference=request.reference,
                 status=REASONS[code],
                 message=str(block.get("message") or ""),
-                extra={"currency": request.currency},
+                extra=self.status_extra(currency=request.currency),
                 raw=body,
             )
         raise self._refusal(response, block)
+
+    def status_extra(self, *, currency: str) -> dict[str, str]:
+        return {"currency": currency}
 
     def query_status(self, *, provider_reference: str, extra: Mapping[str, str]) -> StatusResult:
         currency = extra["currency"]

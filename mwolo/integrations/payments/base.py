@@ -437,6 +437,9 @@ class Provider(ABC):
     """
 
     name: ClassVar[str]
+    # The operator knows a push by our reference: it can be asked about it (and its callback
+    # matched) even before, or without, the push's reply.
+    reference_is_ours: ClassVar[bool] = False
 
     def __init__(self, config: Mapping[str, Any]) -> None:
         self.config = config
@@ -450,6 +453,11 @@ class Provider(ABC):
     @abstractmethod
     def push(self, request: PushRequest) -> PushResult:
         """Send the payment prompt. Raises ``ProviderError``."""
+
+    def status_extra(self, *, currency: str) -> dict[str, str]:
+        """What ``query_status`` needs besides our reference, for an operator whose
+        reference is ours (``reference_is_ours``) asked about a push whose reply we lack."""
+        return {}
 
     @abstractmethod
     def query_status(self, *, provider_reference: str, extra: Mapping[str, str]) -> StatusResult:

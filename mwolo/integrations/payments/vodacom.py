@@ -106,6 +106,7 @@ def load_public_key(text: str) -> rsa.RSAPublicKey:
 
 class VodacomProvider(Provider):
     name = "vodacom"
+    reference_is_ours = True
 
     def __init__(self, config: Mapping[str, Any]) -> None:
         super().__init__(config)
