@@ -26,7 +26,7 @@ system-packages:
 run: install
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py seed_demo
-	$(BIN)/honcho start --port $(PORT) --procfile Procfile
+	$(BIN)/python scripts/run_stack.py start --port $(PORT) --procfile Procfile
 
 lint: install
 	$(BIN)/ruff check .
