@@ -412,7 +412,13 @@ JAZZMIN_SETTINGS = {
 # --- Audit trail --------------------------------------------------------------------------
 # One list of every model whose changes are recorded, with who, when, before and after.
 AUDITLOG_INCLUDE_TRACKING_MODELS = (
-    {"model": "accounts.User", "exclude_fields": ["password", "last_login"]},
+    {
+        "model": "accounts.User",
+        "exclude_fields": ["password", "last_login"],
+        # Grants: roles (groups), agencies beyond the home one, permissions given one by one.
+        # Each addition or removal is an entry naming what was granted or taken away.
+        "m2m_fields": ["groups", "additional_agencies", "user_permissions"],
+    },
     "auth.Group",
     "agencies.Agency",
     "agencies.OpeningHours",

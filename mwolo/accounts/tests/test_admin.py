@@ -1,0 +1,141 @@
+"""The user pages of the back office: the audit trail of what each account is granted
+(roles, agencies, permissions)."""
+
+import datetime as dt
+
+import pytest
+from auditlog.models import LogEntry
+from django.contrib.auth.models import Group, Permission
+from django.urls import reverse
+
+from mwolo.accounts.models import User
+from mwolo.accounts.tests.factories import (
+    AdministratorFactory,
+    EmployeeFactory,
+)
+from mwolo.agencies.tests.factories import AgencyFactory
+from mwolo.core.permissions import ROLE_GROUP_NAMES, Role
+from mwolo.geo.tests.factories import commune
+
+pytestmark = pytest.mark.django_db
+
+# 08:00 in Kinshasa, as the change page shows it and posts it back.
+JOINED = dt.datetime(2026, 1, 5, 7, 0, tzinfo=dt.UTC)
+
+
+@pytest.fixture
+def gombe():
+    return AgencyFactory(code="KIN-GOM", name="Agence Gombe")
+
+
+@pytest.fixture
+def lubumbashi():
+    return AgencyFactory(
+        code="LSH-CTR", name="Agence Lubumbashi", commune=commune("Kampemba", "Lubumbashi")
+    )
+
+
+@pytest.fixture
+def administrator(client):
+    user = AdministratorFactory(username="admin.siege")
+    client.force_login(user)
+    return user
+
+
+def group(role: Role) -> Group:
+    return Group.objects.get(name=ROLE_GROUP_NAMES[role])
+
+
+def employee(**kwargs) -> User:
+    return EmployeeFactory(date_joined=JOINED, **kwargs)
+
+
+def change_form(user: User, **overrides) -> dict:
+    """What the change page posts back for ``user`` (made by ``employee``) untouched."""
+    data = {
+        "username": user.username,
+        "first_name": user.first_name,
+        "last_name": user.last_name,
+        "email": user.email,
+        "agency": user.agency_id or "",
+        "additional_agencies": list(user.additional_agencies.values_list("pk", flat=True)),
+        "phone": str(user.phone or ""),
+        "preferred_language": user.preferred_language,
+        "is_active": "on",
+        "is_staff": "on",
+        "groups": list(user.groups.values_list("pk", flat=True)),
+        "user_permissions": list(user.user_permissions.values_list("pk", flat=True)),
+        "last_login_0": "",
+        "last_login_1": "",
+        "date_joined_0": "2026-01-05",
+        "date_joined_1": "08:00:00",
+    }
+    data.update(overrides)
+    return data
+
+
+# The audit trail of grants
+
+
+def test_granting_a_role_an_agency_and_a_permission_is_recorded_with_who_and_what(
+    client, administrator, gombe, lubumbashi
+):
+    cashier = employee(username="caissier.gombe", role=Role.CASHIER, agency=gombe)
+    LogEntry.objects.all().delete()
+    export = Permission.objects.get(codename="view_logentry", content_type__app_label="auditlog")
+
+    response = client.post(
+        reverse("admin:accounts_user_change", args=[cashier.pk]),
+        change_form(
+            cashier,
+            groups=[group(Role.ADMINISTRATOR).pk],
+            additional_agencies=[lubumbashi.pk],
+            user_permissions=[export.pk],
+        ),
+    )
+
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    entries = LogEntry.objects.get_for_object(cashier).filter(action=LogEntry.Action.UPDATE)
+    changes = {
+        (field, change["operation"], tuple(change["objects"]))
+        for entry in entries
+        for field, change in entry.changes_dict.items()
+        if isinstance(change, dict) and change.get("type") == "m2m"
+    }
+    assert changes == {
+        ("groups", "delete", ("Caissier",)),
+        ("groups", "add", ("Administrateur",)),
+        ("additional_agencies", "add", ("Agence Lubumbashi (LSH-CTR)",)),
+        ("user_permissions", "add", (str(export),)),
+    }
+    assert {entry.actor for entry in entries} == {administrator}
+    history = client.get(reverse("admin:accounts_user_auditlog", args=[cashier.pk]))
+    page = history.content.decode()
+    assert "Administrateur" in page
+    assert "Agence Lubumbashi (LSH-CTR)" in page
+    assert "admin.siege" in page
+
+
+def test_taking_an_agency_away_is_recorded(client, administrator, gombe, lubumbashi):
+    cashier = employee(role=Role.CASHIER, agency=gombe)
+    cashier.additional_agencies.set([lubumbashi])
+    LogEntry.objects.all().delete()
+
+    client.post(
+        reverse("admin:accounts_user_change", args=[cashier.pk]),
+        change_form(cashier, additional_agencies=[]),
+    )
+
+    entry = LogEntry.objects.get_for_object(cashier).get()
+    assert entry.actor == administrator
+    assert entry.changes_dict["additional_agencies"]["operation"] == "delete"
+    assert entry.changes_dict["additional_agencies"]["objects"] == ["Agence Lubumbashi (LSH-CTR)"]
+
+
+def test_saving_an_account_unchanged_records_no_grant(client, administrator, gombe):
+    cashier = employee(role=Role.CASHIER, agency=gombe)
+    LogEntry.objects.all().delete()
+
+    client.post(reverse("admin:accounts_user_change", args=[cashier.pk]), change_form(cashier))
+
+    assert not LogEntry.objects.get_for_object(cashier).exists()
