@@ -1,4 +1,4 @@
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from typing import Any
 
 from django.apps import apps
@@ -55,11 +55,40 @@ def roles_sync_after_migrate(**kwargs: Any) -> None:
     roles_sync()
 
 
-def user_roles(user: User) -> set[Role]:
+def roles_of_group_names(names: Iterable[str]) -> set[Role]:
+    """The roles whose groups are named in ``names`` (other groups have no role)."""
     by_group = {name: role for role, name in ROLE_GROUP_NAMES.items()}
-    return {
-        by_group[name] for name in user.groups.values_list("name", flat=True) if name in by_group
-    }
+    return {by_group[name] for name in names if name in by_group}
+
+
+def user_roles(user: User) -> set[Role]:
+    return roles_of_group_names(user.groups.values_list("name", flat=True))
+
+
+def user_agency_validate(
+    *, roles: Collection[Role], agency: Agency | None, is_superuser: bool = False
+) -> None:
+    """The home-agency rule of every account, wherever it is written.
+
+    An employee belongs to one agency, except an administrator (or a superuser), who works
+    for all. A client account has none: its client file says which agency serves it, and a
+    home agency would show it every record of that agency. Raises ``ValidationError`` on
+    ``agency``.
+    """
+    if agency is None:
+        if is_superuser or Role.ADMINISTRATOR in roles:
+            return
+        if any(role.is_employee for role in roles):
+            raise ValidationError({"agency": _("Every employee belongs to an agency.")})
+    elif Role.CLIENT in roles:
+        raise ValidationError(
+            {
+                "agency": _(
+                    "A client account has no home agency: its client file says which "
+                    "agency serves it."
+                )
+            }
+        )
 
 
 @transaction.atomic
@@ -77,16 +106,15 @@ def employee_create(
 ) -> User:
     """Create a staff account with its roles and agencies.
 
-    Every employee but an administrator needs a home agency. Raises ``ValidationError``
-    (field errors) and writes nothing on bad input.
+    Every employee but an administrator needs a home agency (``user_agency_validate``).
+    Raises ``ValidationError`` (field errors) and writes nothing on bad input.
     """
     roles = set(roles)
     if not roles:
         raise ValidationError({"roles": _("Give the employee at least one role.")})
     if Role.CLIENT in roles:
         raise ValidationError({"roles": _("A client account is created from the client file.")})
-    if agency is None and roles != {Role.ADMINISTRATOR}:
-        raise ValidationError({"agency": _("Every employee belongs to an agency.")})
+    user_agency_validate(roles=roles, agency=agency)
     user = User(
         username=username,
         first_name=first_name,

@@ -1,5 +1,5 @@
-"""The user pages of the back office: the audit trail of what each account is granted
-(roles, agencies, permissions)."""
+"""The user pages of the back office: the home-agency rule, and the audit trail of what
+each account is granted (roles, agencies, permissions)."""
 
 import datetime as dt
 
@@ -12,6 +12,7 @@ from mwolo.accounts.models import User
 from mwolo.accounts.tests.factories import (
     AdministratorFactory,
     EmployeeFactory,
+    UserFactory,
 )
 from mwolo.agencies.tests.factories import AgencyFactory
 from mwolo.core.permissions import ROLE_GROUP_NAMES, Role
@@ -19,6 +20,11 @@ from mwolo.geo.tests.factories import commune
 
 pytestmark = pytest.mark.django_db
 
+EMPLOYEE_NEEDS_AGENCY = "Chaque employé doit appartenir à une agence."
+CLIENT_HAS_NO_AGENCY = (
+    "Un compte client n’a pas d’agence de rattachement : sa fiche client indique "
+    "l’agence qui le sert."
+)
 # 08:00 in Kinshasa, as the change page shows it and posts it back.
 JOINED = dt.datetime(2026, 1, 5, 7, 0, tzinfo=dt.UTC)
 
@@ -44,6 +50,17 @@ def administrator(client):
 
 def group(role: Role) -> Group:
     return Group.objects.get(name=ROLE_GROUP_NAMES[role])
+
+
+def add_form(*, username: str, agency=None, roles=()) -> dict:
+    return {
+        "username": username,
+        "usable_password": "false",
+        "password1": "",
+        "password2": "",
+        "agency": agency.pk if agency else "",
+        "groups": [group(role).pk for role in roles],
+    }
 
 
 def employee(**kwargs) -> User:
@@ -139,3 +156,80 @@ def test_saving_an_account_unchanged_records_no_grant(client, administrator, gom
     client.post(reverse("admin:accounts_user_change", args=[cashier.pk]), change_form(cashier))
 
     assert not LogEntry.objects.get_for_object(cashier).exists()
+
+
+# Every employee belongs to one agency
+
+
+def test_an_employee_without_an_agency_is_refused_and_nothing_is_written(client, administrator):
+    before = User.objects.count()
+
+    response = client.post(
+        reverse("admin:accounts_user_add"),
+        add_form(username="caissier.sans.agence", roles=[Role.CASHIER]),
+    )
+
+    assert response.status_code == 200
+    assert response.context["adminform"].form.errors["agency"] == [EMPLOYEE_NEEDS_AGENCY]
+    assert EMPLOYEE_NEEDS_AGENCY in response.content.decode()
+    assert User.objects.count() == before
+    assert not LogEntry.objects.filter(object_repr="caissier.sans.agence").exists()
+
+
+def test_an_employee_is_added_with_an_agency(client, administrator, gombe):
+    response = client.post(
+        reverse("admin:accounts_user_add"),
+        add_form(username="caissier.gombe", agency=gombe, roles=[Role.CASHIER]),
+    )
+
+    assert response.status_code == 302
+    created = User.objects.get(username="caissier.gombe")
+    assert created.agency == gombe
+    assert list(created.groups.all()) == [group(Role.CASHIER)]
+
+
+@pytest.mark.parametrize("role", [Role.ADMINISTRATOR, Role.CLIENT])
+def test_administrators_and_clients_need_no_agency(client, administrator, role):
+    response = client.post(
+        reverse("admin:accounts_user_add"), add_form(username="sans.agence", roles=[role])
+    )
+
+    assert response.status_code == 302
+    assert User.objects.get(username="sans.agence").agency is None
+
+
+def test_a_client_account_gets_no_home_agency(client, administrator, gombe):
+    response = client.post(
+        reverse("admin:accounts_user_add"),
+        add_form(username="client.gombe", agency=gombe, roles=[Role.CLIENT]),
+    )
+
+    assert response.status_code == 200
+    assert response.context["adminform"].form.errors["agency"] == [CLIENT_HAS_NO_AGENCY]
+    assert not User.objects.filter(username="client.gombe").exists()
+
+
+def test_an_employees_agency_cannot_be_removed(client, administrator, gombe):
+    cashier = employee(role=Role.CASHIER, agency=gombe)
+
+    response = client.post(
+        reverse("admin:accounts_user_change", args=[cashier.pk]),
+        change_form(cashier, agency=""),
+    )
+
+    assert response.status_code == 200
+    assert response.context["adminform"].form.errors["agency"] == [EMPLOYEE_NEEDS_AGENCY]
+    cashier.refresh_from_db()
+    assert cashier.agency == gombe
+
+
+def test_a_role_given_to_an_account_without_agency_is_refused(client, administrator):
+    agencyless = UserFactory(is_staff=True, date_joined=JOINED)
+
+    response = client.post(
+        reverse("admin:accounts_user_change", args=[agencyless.pk]),
+        change_form(agencyless, groups=[group(Role.TECHNICIAN).pk]),
+    )
+
+    assert response.status_code == 200
+    assert not agencyless.groups.exists()
