@@ -1,10 +1,12 @@
 from collections.abc import Collection, Iterable
 from typing import Any
 
+from auditlog.models import LogEntry
+from axes.models import AccessAttempt
 from django.apps import apps
 from django.contrib.auth.management import create_permissions
 from django.contrib.auth.models import Group, Permission
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.utils.translation import gettext as _
 
@@ -134,3 +136,41 @@ def employee_create(
     user.additional_agencies.set(additional_agencies)
     user.groups.set(Group.objects.filter(name__in=[ROLE_GROUP_NAMES[r] for r in roles]))
     return user
+
+
+# Who may lift a login lock: administrators (they hold every permission).
+UNLOCK_PERMISSION = "axes.delete_accessattempt"
+
+
+@transaction.atomic
+def login_locks_clear(*, attempt_ids: Collection[int], actor: User, reason: str) -> int:
+    """Lift the login locks of the given failed-login counters (django-axes attempts).
+
+    Their username and address may log in again at once. Each counter cleared leaves an
+    audit entry in the same transaction: who lifted it and why, with the username, address
+    and failure count it had. Returns how many were cleared (a counter already gone counts
+    for nothing). Raises ``PermissionDenied`` for anyone without ``UNLOCK_PERMISSION`` and
+    ``ValidationError`` without a reason; then nothing changes.
+    """
+    if not actor.has_perm(UNLOCK_PERMISSION):
+        raise PermissionDenied
+    reason = reason.strip()
+    if not reason:
+        raise ValidationError({"reason": _("Say why the lock is lifted.")})
+    attempts = list(AccessAttempt.objects.select_for_update().filter(pk__in=attempt_ids))
+    for attempt in attempts:
+        LogEntry.objects.log_create(
+            attempt,
+            force_log=True,
+            action=LogEntry.Action.DELETE,
+            actor=actor,
+            object_repr=f"{attempt.username} ({attempt.ip_address})",
+            changes={
+                "username": [attempt.username, None],
+                "ip_address": [attempt.ip_address, None],
+                "failures_since_start": [str(attempt.failures_since_start), None],
+            },
+            additional_data={"unlocked": True, "reason": reason},
+        )
+    AccessAttempt.objects.filter(pk__in=[attempt.pk for attempt in attempts]).delete()
+    return len(attempts)
