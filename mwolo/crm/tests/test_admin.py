@@ -4,7 +4,7 @@ import pytest
 from auditlog.models import LogEntry
 from django.urls import reverse
 
-from mwolo.accounts.tests.factories import EmployeeFactory, UserFactory
+from mwolo.accounts.tests.factories import AdministratorFactory, EmployeeFactory, UserFactory
 from mwolo.agencies.tests.factories import AgencyFactory
 from mwolo.core.permissions import Role
 from mwolo.crm.models import Client, ConnectionRequest, Site
@@ -101,6 +101,18 @@ def test_a_client_cannot_be_filed_under_an_agency_outside_the_scope(client, mana
 
     assert response.status_code == 200
     assert "agency" in response.context["adminform"].form.errors
+    assert not Client.objects.exists()
+
+
+def test_a_client_of_gombe_cannot_be_filed_under_the_lubumbashi_agency(client, lubumbashi):
+    client.force_login(AdministratorFactory())
+
+    response = client.post(reverse("admin:crm_client_add"), client_form(lubumbashi))
+
+    assert response.status_code == 200
+    assert response.context["adminform"].form.errors["agency"] == [
+        "L’agence Agence Lubumbashi (LSH-CTR) ne dessert pas cette province."
+    ]
     assert not Client.objects.exists()
 
 
