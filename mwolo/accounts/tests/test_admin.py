@@ -1,5 +1,5 @@
-"""The user pages of the back office: the home-agency rule, and the audit trail of what
-each account is granted (roles, agencies, permissions)."""
+"""The user pages of the back office: who may see which accounts, the home-agency rule,
+and the audit trail of what each account is granted (roles, agencies, permissions)."""
 
 import datetime as dt
 
@@ -12,10 +12,12 @@ from mwolo.accounts.models import User
 from mwolo.accounts.tests.factories import (
     AdministratorFactory,
     EmployeeFactory,
+    PortalUserFactory,
     UserFactory,
 )
 from mwolo.agencies.tests.factories import AgencyFactory
 from mwolo.core.permissions import ROLE_GROUP_NAMES, Role
+from mwolo.crm.tests.factories import ClientFactory
 from mwolo.geo.tests.factories import commune
 
 pytestmark = pytest.mark.django_db
@@ -233,3 +235,54 @@ def test_a_role_given_to_an_account_without_agency_is_refused(client, administra
 
     assert response.status_code == 200
     assert not agencyless.groups.exists()
+
+
+# Who may see which accounts
+
+
+@pytest.mark.parametrize("role", [Role.AGENCY_MANAGER, Role.HR_OFFICER])
+def test_staff_see_the_accounts_of_their_agency_only(client, gombe, lubumbashi, role):
+    client.force_login(EmployeeFactory(role=role, agency=gombe))
+    colleague = EmployeeFactory(username="technicien.gombe", agency=gombe, role=Role.TECHNICIAN)
+    foreign = EmployeeFactory(username="technicien.lshi", agency=lubumbashi, role=Role.TECHNICIAN)
+
+    listing = client.get(reverse("admin:accounts_user_changelist"))
+
+    assert listing.status_code == 200
+    assert "technicien.gombe" in listing.content.decode()
+    assert "technicien.lshi" not in listing.content.decode()
+    assert client.get(reverse("admin:accounts_user_change", args=[colleague.pk])).status_code == 200
+    opened = client.get(reverse("admin:accounts_user_change", args=[foreign.pk]), follow=True)
+    assert opened.redirect_chain[-1][0] == reverse("admin:index")
+    assert "technicien.lshi" not in opened.content.decode()
+    history = client.get(reverse("admin:accounts_user_auditlog", args=[foreign.pk]))
+    assert history.status_code == 404
+
+
+def test_a_manager_cannot_change_accounts(client, gombe):
+    client.force_login(EmployeeFactory(role=Role.AGENCY_MANAGER, agency=gombe))
+    cashier = employee(role=Role.CASHIER, agency=gombe)
+
+    response = client.post(
+        reverse("admin:accounts_user_change", args=[cashier.pk]),
+        change_form(cashier, groups=[group(Role.ADMINISTRATOR).pk]),
+    )
+
+    assert response.status_code == 403
+    assert list(cashier.groups.all()) == [group(Role.CASHIER)]
+
+
+@pytest.mark.parametrize("who", ["anonymous", "client"])
+@pytest.mark.parametrize("page", ["changelist", "change", "auditlog"])
+def test_visitors_and_clients_do_not_reach_the_accounts(client, gombe, who, page):
+    if who == "client":
+        portal_user = PortalUserFactory()
+        ClientFactory(agency=gombe, user=portal_user)
+        client.force_login(portal_user)
+    cashier = EmployeeFactory(role=Role.CASHIER, agency=gombe)
+    args = [] if page == "changelist" else [cashier.pk]
+
+    response = client.get(reverse(f"admin:accounts_user_{page}", args=args))
+
+    assert response.status_code == 302
+    assert response["Location"].startswith(reverse("admin:login"))

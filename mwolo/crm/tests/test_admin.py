@@ -8,7 +8,7 @@ from mwolo.accounts.tests.factories import AdministratorFactory, EmployeeFactory
 from mwolo.agencies.tests.factories import AgencyFactory
 from mwolo.core.permissions import Role
 from mwolo.crm.models import Client, ConnectionRequest, Site
-from mwolo.crm.tests.factories import ClientFactory, ConnectionRequestFactory
+from mwolo.crm.tests.factories import ClientFactory, ConnectionRequestFactory, SiteFactory
 from mwolo.geo.tests.factories import address, commune
 
 pytestmark = pytest.mark.django_db
@@ -227,3 +227,84 @@ def test_support_agents_cannot_review(client, gombe):
 
     request.refresh_from_db()
     assert request.status == ConnectionRequest.Status.PENDING
+
+
+# Who may see sites and connection requests: own agency's rows only; never clients or visitors.
+
+ROWS = {
+    "site": lambda agency, **place: SiteFactory(agency=agency, label="Boutique Umoja", **place),
+    "connectionrequest": lambda agency, **place: ConnectionRequestFactory(
+        agency=agency, last_name="Umoja", **place
+    ),
+}
+
+
+@pytest.mark.parametrize("model", ROWS)
+def test_a_manager_sees_and_opens_only_their_agencys_rows(
+    client, manager, gombe, lubumbashi, model
+):
+    own = ROWS[model](gombe)
+    foreign = ROWS[model](lubumbashi, **address("Kampemba", "Lubumbashi"))
+
+    listing = client.get(reverse(f"admin:crm_{model}_changelist"))
+
+    assert listing.status_code == 200
+    assert own.reference in listing.content.decode()
+    assert foreign.reference not in listing.content.decode()
+    assert client.get(reverse(f"admin:crm_{model}_change", args=[own.pk])).status_code == 200
+    assert client.get(reverse(f"admin:crm_{model}_auditlog", args=[own.pk])).status_code == 200
+    opened = client.get(reverse(f"admin:crm_{model}_change", args=[foreign.pk]), follow=True)
+    assert opened.redirect_chain[-1][0] == reverse("admin:index")
+    assert foreign.reference not in opened.content.decode()
+    assert client.get(reverse(f"admin:crm_{model}_auditlog", args=[foreign.pk])).status_code == 404
+
+
+def test_a_manager_cannot_move_a_site_of_another_agency(client, manager, gombe, lubumbashi):
+    foreign = SiteFactory(agency=lubumbashi, label="Dépôt", **address("Kampemba", "Lubumbashi"))
+
+    client.post(
+        reverse("admin:crm_site_change", args=[foreign.pk]),
+        {
+            "client": foreign.client_id,
+            "agency": gombe.pk,
+            "label": "Volé",
+            "category": "commercial",
+        },
+    )
+
+    foreign.refresh_from_db()
+    assert (foreign.agency, foreign.label) == (lubumbashi, "Dépôt")
+
+
+def test_a_granted_agency_opens_its_rows(client, manager, lubumbashi):
+    manager.additional_agencies.add(lubumbashi)
+    site = SiteFactory(agency=lubumbashi, **address("Kampemba", "Lubumbashi"))
+
+    assert client.get(reverse("admin:crm_site_change", args=[site.pk])).status_code == 200
+
+
+def test_cashiers_see_sites_but_not_connection_requests(client, gombe):
+    client.force_login(EmployeeFactory(role=Role.CASHIER, agency=gombe))
+    request = ConnectionRequestFactory(agency=gombe)
+
+    assert client.get(reverse("admin:crm_site_changelist")).status_code == 200
+    assert client.get(reverse("admin:crm_connectionrequest_changelist")).status_code == 403
+    change = reverse("admin:crm_connectionrequest_change", args=[request.pk])
+    assert client.get(change).status_code == 403
+
+
+@pytest.mark.parametrize("who", ["anonymous", "client"])
+@pytest.mark.parametrize("model", ROWS)
+@pytest.mark.parametrize("page", ["changelist", "change", "auditlog"])
+def test_visitors_and_clients_do_not_reach_sites_or_requests(client, gombe, who, model, page):
+    row = ROWS[model](gombe)
+    if who == "client":
+        portal_user = UserFactory()
+        ClientFactory(agency=gombe, user=portal_user)
+        client.force_login(portal_user)
+    args = [] if page == "changelist" else [row.pk]
+
+    response = client.get(reverse(f"admin:crm_{model}_{page}", args=args))
+
+    assert response.status_code == 302
+    assert response["Location"].startswith(reverse("admin:login"))
