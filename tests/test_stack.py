@@ -130,12 +130,23 @@ def _started_process_groups(output: str) -> dict[str, int]:
     }
 
 
-def _group_alive(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    return True
+def _running_in_group(pgid: int) -> list[str]:
+    """The command lines of the processes of group ``pgid`` still running (Linux /proc).
+
+    Zombies do not count: a process whose shell parent died first is reparented, and some
+    containers' PID 1 reaps orphans late; it has exited all the same.
+    """
+    running = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            cmdline = (stat.parent / "cmdline").read_bytes()
+        except (OSError, IndexError):
+            continue  # gone meanwhile
+        state, group = fields[0], int(fields[2])
+        if group == pgid and state != "Z":
+            running.append(cmdline.replace(b"\0", b" ").decode(errors="replace"))
+    return running
 
 
 def test_make_run_starts_serves_works_and_stops(stack_env: dict[str, str], tmp_path: Path):
@@ -234,6 +245,7 @@ def test_make_run_starts_serves_works_and_stops(stack_env: dict[str, str], tmp_p
     time.sleep(1)
     with pytest.raises(ProcessLookupError):
         os.killpg(process.pid, 0)  # make and honcho are gone
-    assert not [name for name, pgid in groups.items() if _group_alive(pgid)]
+    left = {name: running for name, pgid in groups.items() if (running := _running_in_group(pgid))}
+    assert not left
     with pytest.raises(httpx.ConnectError):
         httpx.get(base, timeout=2)
