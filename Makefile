@@ -26,7 +26,7 @@ system-packages:
 run: install
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py seed_demo
-	$(BIN)/honcho start --port $(PORT) --procfile Procfile
+	$(BIN)/python scripts/run_stack.py start --port $(PORT) --procfile Procfile
 
 lint: install
 	$(BIN)/ruff check .
@@ -43,7 +43,11 @@ format: install
 test-suite: install system-packages
 	$(BIN)/pytest -n $(PYTEST_WORKERS)
 
-test: lint test-suite
+# System packages first: the lint's translation check needs gettext's msgfmt. One step
+# after the other, even under `make -j`.
+test: install system-packages
+	@$(MAKE) --no-print-directory lint
+	@$(MAKE) --no-print-directory test-suite
 
 bench: install
 	@for module in bench/[a-z]*.py; do \
@@ -53,6 +57,7 @@ bench: install
 
 # Refresh locale/fr/LC_MESSAGES/django.po from the code, then compile it after translating.
 messages: install
+	@command -v msgfmt >/dev/null || { echo "msgfmt (GNU gettext) is missing: install the Debian package gettext (make system-packages, as root)" >&2; exit 1; }
 	$(BIN)/python manage.py makemessages --locale fr --no-obsolete --ignore '.venv/*' --ignore 'var/*' --ignore '*/tests/*' --ignore 'tests/*'
 	msgfmt --check-format -o locale/fr/LC_MESSAGES/django.mo locale/fr/LC_MESSAGES/django.po
 

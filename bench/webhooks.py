@@ -4,7 +4,7 @@
 its customers pay. The bench then sends their signed callbacks to our webhook, 20 % of
 them twice (as operators do), ``--concurrency`` at a time, from a Python client. Every
 callback is authenticated, matched to its intent and stored raw with its outcome, and
-answered; a Celery worker (its own process, on the ``payments`` queue, as in production)
+answered; a Celery worker (its own process, on the ``celery`` queue, as in production)
 confirms each with the operator's status query (real HTTP to the simulator) and settles
 it once. It prints:
 
@@ -15,7 +15,7 @@ it once. It prints:
   callback sent to the last payment recorded (the worker runs during the whole load);
 
 and checks that exactly one payment per distinct transaction was recorded. The receipts
-the payments queue for the client stay queued: no worker reads the ``celery`` queue here.
+for the clients stay queued: no worker reads the ``deliveries`` queue here.
 
     python -m bench.webhooks [--n 2000] [--concurrency 16] [--workers 2]
 """
@@ -238,7 +238,7 @@ def main() -> None:
                     "config",
                     "worker",
                     "--queues",
-                    "payments",
+                    "celery",
                     "--concurrency",
                     "2",
                     "--loglevel",

@@ -11,12 +11,16 @@ import socket
 import subprocess
 import time
 from collections.abc import Iterator
+from itertools import takewhile
 from pathlib import Path
 
 import environ
 import httpx
 import psycopg
 import pytest
+from django.utils import translation
+
+from mwolo.core.permissions import Role
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO_PASSWORD = "stack-test-password-2026"
@@ -107,6 +111,44 @@ def _stop(process: subprocess.Popen) -> None:
         pytest.fail("make run did not stop on Ctrl-C within 60 s")
 
 
+# One row of the demo accounts table: username, role, agency (columns 2+ spaces apart).
+_ACCOUNT_ROW = re.compile(r"^  (?P<username>[a-z][\w.]*)(?: \*)?\s{2,}(?P<role>\S.*?)\s{2,}\S")
+
+
+def _demo_accounts(output: str) -> dict[str, str]:
+    """The accounts table ``seed_demo`` printed before the processes started: role by user."""
+    # After the title line, the column names and their underlines: one line per account.
+    lines = output.split("Demo accounts", 1)[1].splitlines()[3:]
+    rows = [_ACCOUNT_ROW.match(line) for line in takewhile(lambda line: line[:2] == "  ", lines)]
+    return {row["username"]: row["role"] for row in rows if row}
+
+
+def _started_process_groups(output: str) -> dict[str, int]:
+    """honcho starts each process in a group of its own and logs ``web.1 started (pid=…)``."""
+    return {
+        name: int(pid) for name, pid in re.findall(r"\| (\w+)\.1 started \(pid=(\d+)\)", output)
+    }
+
+
+def _running_in_group(pgid: int) -> list[str]:
+    """The command lines of the processes of group ``pgid`` still running (Linux /proc).
+
+    Zombies do not count: a process whose shell parent died first is reparented, and some
+    containers' PID 1 reaps orphans late; it has exited all the same.
+    """
+    running = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            cmdline = (stat.parent / "cmdline").read_bytes()
+        except (OSError, IndexError):
+            continue  # gone meanwhile
+        state, group = fields[0], int(fields[2])
+        if group == pgid and state != "Z":
+            running.append(cmdline.replace(b"\0", b" ").decode(errors="replace"))
+    return running
+
+
 def test_make_run_starts_serves_works_and_stops(stack_env: dict[str, str], tmp_path: Path):
     log = tmp_path / "make-run.log"
     base = f"http://127.0.0.1:{stack_env['PORT']}"
@@ -142,7 +184,9 @@ def test_make_run_starts_serves_works_and_stops(stack_env: dict[str, str], tmp_p
             assert logged_in.status_code == 200
             assert re.search(r"CL-\d{7}", logged_in.text), logged_in.text[:2000]
 
-        # The worker takes a task from the broker and runs it against the database.
+        # The worker takes a task from the broker and runs it against the database, while
+        # the demo's invoice notices (hundreds, queued at start-up) are still being sent:
+        # they have a queue of their own, which the worker serves in turn with this one.
         _manage(
             stack_env,
             "import datetime as dt\n"
@@ -178,13 +222,30 @@ def test_make_run_starts_serves_works_and_stops(stack_env: dict[str, str], tmp_p
         output = log.read_text()
         assert "beat: Starting" in output
         assert "demo meters" in output
-        assert "admin" in output  # the demo accounts table
         assert base in output or f":{stack_env['PORT']}" in output
+        # The accounts table lists an account for every role, under the role's French name.
+        accounts = _demo_accounts(output)
+        with translation.override("fr"):
+            assert set(accounts.values()) == {str(role.label) for role in Role}
+            assert accounts["admin"] == str(Role.ADMINISTRATOR.label)
+            assert accounts["client.demo"] == str(Role.CLIENT.label)
+            assert accounts["cashier.lubumbashi"] == str(Role.CASHIER.label)
     finally:
         _stop(process)
 
+    # One Ctrl-C stopped every process by itself: honcho had nothing to kill, and the worker
+    # put back what it had taken from the queue.
+    output = log.read_text()
+    groups = _started_process_groups(output)
+    assert set(groups) >= {"web", "worker", "beat", "broker", "headend", "meters"}, groups
+    assert "SIGKILL" not in output, output[-4000:]
+    assert "worker: Cold shutdown" in output
+    for name in groups:
+        assert re.search(rf"\| {name}\.1 stopped \(rc=", output), name
     time.sleep(1)
     with pytest.raises(ProcessLookupError):
-        os.killpg(process.pid, 0)  # no process of the stack is left
+        os.killpg(process.pid, 0)  # make and honcho are gone
+    left = {name: running for name, pgid in groups.items() if (running := _running_in_group(pgid))}
+    assert not left
     with pytest.raises(httpx.ConnectError):
         httpx.get(base, timeout=2)

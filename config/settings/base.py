@@ -9,6 +9,7 @@ from pathlib import Path
 
 import environ
 from django.utils.translation import gettext_lazy as _
+from kombu import Exchange, Queue
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 env = environ.Env()
@@ -198,6 +199,10 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "data_folder_out": str(_broker_dir / "queue"),
         "control_folder": str(_broker_dir / "control"),
         "store_processed": False,
+        # The worker looks for messages this often (kombu's default is 1 s). With a task
+        # taking 0.1 s and two pool processes, a 1 s poll capped the embedded stack at
+        # about two tasks a second: the demo's start-up notices took minutes to drain.
+        "polling_interval": 0.1,
     }
 else:
     # A key prefix per deployment (or test run) keeps two users of one Redis apart.
@@ -212,11 +217,29 @@ CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+# Two queues. Messages to clients and their documents come in bursts (a billing run or a
+# dunning pass queues one per invoice, the demo hundreds at start-up); everything else
+# (payments, meters, billing chunks, scheduled maintenance) must not wait behind them.
+# Every worker consumes both, in turn (kombu's fair cycle), unless started with -Q: a
+# deployment may give the deliveries workers of their own (docs/operations.md).
+CELERY_TASK_DEFAULT_QUEUE = "celery"
+_DELIVERIES_QUEUE = "deliveries"
+CELERY_TASK_QUEUES = [
+    Queue(name, Exchange(name), routing_key=name)
+    for name in (CELERY_TASK_DEFAULT_QUEUE, _DELIVERIES_QUEUE)
+]
+CELERY_TASK_ROUTES = {
+    name: {"queue": _DELIVERIES_QUEUE}
+    for name in (
+        "notifications.notification_deliver",
+        "notifications.notifications_retry_due",
+        "billing.invoices_deliver",
+        "billing.invoices_backlog",
+        "billing.credit_note_document",
+        "dunning.notices_deliver",
+    )
+}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-# Confirming a mobile-money callback with the operator has a queue of its own, which
-# workers read first (`--queues payments,celery`): money a client just paid is never
-# kept waiting behind a backlog of PDFs and notices.
-CELERY_TASK_ROUTES = {"payments.webhook_confirm": {"queue": "payments"}}
 
 # Fernet keys for secrets kept in the database (meters' token keys), newest first.
 FIELD_ENCRYPTION_KEYS = env.list("FIELD_ENCRYPTION_KEYS", default=[])
@@ -393,7 +416,13 @@ JAZZMIN_SETTINGS = {
 # --- Audit trail --------------------------------------------------------------------------
 # One list of every model whose changes are recorded, with who, when, before and after.
 AUDITLOG_INCLUDE_TRACKING_MODELS = (
-    {"model": "accounts.User", "exclude_fields": ["password", "last_login"]},
+    {
+        "model": "accounts.User",
+        "exclude_fields": ["password", "last_login"],
+        # Grants: roles (groups), agencies beyond the home one, permissions given one by one.
+        # Each addition or removal is an entry naming what was granted or taken away.
+        "m2m_fields": ["groups", "additional_agencies", "user_permissions"],
+    },
     "auth.Group",
     "agencies.Agency",
     "agencies.OpeningHours",

@@ -1,10 +1,12 @@
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from typing import Any
 
+from auditlog.models import LogEntry
+from axes.models import AccessAttempt
 from django.apps import apps
 from django.contrib.auth.management import create_permissions
 from django.contrib.auth.models import Group, Permission
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.utils.translation import gettext as _
 
@@ -55,11 +57,40 @@ def roles_sync_after_migrate(**kwargs: Any) -> None:
     roles_sync()
 
 
-def user_roles(user: User) -> set[Role]:
+def roles_of_group_names(names: Iterable[str]) -> set[Role]:
+    """The roles whose groups are named in ``names`` (other groups have no role)."""
     by_group = {name: role for role, name in ROLE_GROUP_NAMES.items()}
-    return {
-        by_group[name] for name in user.groups.values_list("name", flat=True) if name in by_group
-    }
+    return {by_group[name] for name in names if name in by_group}
+
+
+def user_roles(user: User) -> set[Role]:
+    return roles_of_group_names(user.groups.values_list("name", flat=True))
+
+
+def user_agency_validate(
+    *, roles: Collection[Role], agency: Agency | None, is_superuser: bool = False
+) -> None:
+    """The home-agency rule of every account, wherever it is written.
+
+    An employee belongs to one agency, except an administrator (or a superuser), who works
+    for all. A client account has none: its client file says which agency serves it, and a
+    home agency would show it every record of that agency. Raises ``ValidationError`` on
+    ``agency``.
+    """
+    if agency is None:
+        if is_superuser or Role.ADMINISTRATOR in roles:
+            return
+        if any(role.is_employee for role in roles):
+            raise ValidationError({"agency": _("Every employee belongs to an agency.")})
+    elif Role.CLIENT in roles:
+        raise ValidationError(
+            {
+                "agency": _(
+                    "A client account has no home agency: its client file says which "
+                    "agency serves it."
+                )
+            }
+        )
 
 
 @transaction.atomic
@@ -77,16 +108,15 @@ def employee_create(
 ) -> User:
     """Create a staff account with its roles and agencies.
 
-    Every employee but an administrator needs a home agency. Raises ``ValidationError``
-    (field errors) and writes nothing on bad input.
+    Every employee but an administrator needs a home agency (``user_agency_validate``).
+    Raises ``ValidationError`` (field errors) and writes nothing on bad input.
     """
     roles = set(roles)
     if not roles:
         raise ValidationError({"roles": _("Give the employee at least one role.")})
     if Role.CLIENT in roles:
         raise ValidationError({"roles": _("A client account is created from the client file.")})
-    if agency is None and roles != {Role.ADMINISTRATOR}:
-        raise ValidationError({"agency": _("Every employee belongs to an agency.")})
+    user_agency_validate(roles=roles, agency=agency)
     user = User(
         username=username,
         first_name=first_name,
@@ -106,3 +136,41 @@ def employee_create(
     user.additional_agencies.set(additional_agencies)
     user.groups.set(Group.objects.filter(name__in=[ROLE_GROUP_NAMES[r] for r in roles]))
     return user
+
+
+# Who may lift a login lock: administrators (they hold every permission).
+UNLOCK_PERMISSION = "axes.delete_accessattempt"
+
+
+@transaction.atomic
+def login_locks_clear(*, attempt_ids: Collection[int], actor: User, reason: str) -> int:
+    """Lift the login locks of the given failed-login counters (django-axes attempts).
+
+    Their username and address may log in again at once. Each counter cleared leaves an
+    audit entry in the same transaction: who lifted it and why, with the username, address
+    and failure count it had. Returns how many were cleared (a counter already gone counts
+    for nothing). Raises ``PermissionDenied`` for anyone without ``UNLOCK_PERMISSION`` and
+    ``ValidationError`` without a reason; then nothing changes.
+    """
+    if not actor.has_perm(UNLOCK_PERMISSION):
+        raise PermissionDenied
+    reason = reason.strip()
+    if not reason:
+        raise ValidationError({"reason": _("Say why the lock is lifted.")})
+    attempts = list(AccessAttempt.objects.select_for_update().filter(pk__in=attempt_ids))
+    for attempt in attempts:
+        LogEntry.objects.log_create(
+            attempt,
+            force_log=True,
+            action=LogEntry.Action.DELETE,
+            actor=actor,
+            object_repr=f"{attempt.username} ({attempt.ip_address})",
+            changes={
+                "username": [attempt.username, None],
+                "ip_address": [attempt.ip_address, None],
+                "failures_since_start": [str(attempt.failures_since_start), None],
+            },
+            additional_data={"unlocked": True, "reason": reason},
+        )
+    AccessAttempt.objects.filter(pk__in=[attempt.pk for attempt in attempts]).delete()
+    return len(attempts)

@@ -15,7 +15,8 @@ class OpeningHoursInline(admin.TabularInline):
 class AgencyAdmin(ScopedModelAdmin):
     list_display = ["code", "name", "province", "territory", "phone", "time_zone", "is_active"]
     list_filter = ["is_active", "province"]
-    list_select_related = ["province", "territory"]
+    # The territory column prints "Lubumbashi (Haut-Katanga)": its province too.
+    list_select_related = ["province", "territory__province"]
     search_fields = ["code", "name", "address_line", "territory__name", "commune__name"]
     autocomplete_fields = ["province", "territory", "commune"]
     readonly_fields = ["time_zone"]

@@ -145,7 +145,15 @@ class Client(Party, Address, TimeStampedModel):
         return f"{self.display_name} ({self.number})"
 
     def clean(self) -> None:
-        collect_errors(super().clean, self._check_channel)
+        collect_errors(
+            super().clean,
+            self._check_channel,
+            # A client is filed under an agency of the province they live in, as their
+            # sites and connection requests are.
+            lambda: validate_agency_serves_province(
+                agency=self.agency if self.agency_id else None, province_id=self.province_id
+            ),
+        )
 
     def _check_channel(self) -> None:
         if self.preferred_channel == Channel.EMAIL and not self.email:

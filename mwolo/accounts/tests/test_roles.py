@@ -5,7 +5,12 @@ from django.contrib.auth.models import Group, Permission
 from django.core.exceptions import ValidationError
 
 from mwolo.accounts.models import User
-from mwolo.accounts.services import employee_create, roles_sync, user_roles
+from mwolo.accounts.services import (
+    employee_create,
+    roles_sync,
+    user_agency_validate,
+    user_roles,
+)
 from mwolo.agencies.tests.factories import AgencyFactory
 from mwolo.core.permissions import ROLE_GROUP_NAMES, Role
 
@@ -93,3 +98,31 @@ def test_an_administrator_needs_no_agency():
     )
     assert user.agency is None
     assert user.has_perm("agencies.view_all_agencies")
+
+
+@pytest.mark.parametrize(
+    ("roles", "with_agency", "refused"),
+    [
+        ({Role.CASHIER}, False, True),
+        ({Role.HR_OFFICER, Role.TECHNICIAN}, False, True),
+        ({Role.CASHIER}, True, False),
+        ({Role.ADMINISTRATOR}, False, False),
+        ({Role.ADMINISTRATOR, Role.CASHIER}, False, False),
+        ({Role.CLIENT}, False, False),
+        ({Role.CLIENT}, True, True),
+        (set(), False, False),
+    ],
+)
+def test_the_home_agency_rule(roles, with_agency, refused):
+    agency = AgencyFactory() if with_agency else None
+
+    if refused:
+        with pytest.raises(ValidationError) as excinfo:
+            user_agency_validate(roles=roles, agency=agency)
+        assert list(excinfo.value.message_dict) == ["agency"]
+    else:
+        user_agency_validate(roles=roles, agency=agency)
+
+
+def test_a_superuser_needs_no_agency():
+    user_agency_validate(roles={Role.CASHIER}, agency=None, is_superuser=True)

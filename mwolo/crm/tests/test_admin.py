@@ -104,6 +104,18 @@ def test_a_client_cannot_be_filed_under_an_agency_outside_the_scope(client, mana
     assert not Client.objects.exists()
 
 
+def test_a_client_of_gombe_cannot_be_filed_under_the_lubumbashi_agency(client, lubumbashi):
+    client.force_login(AdministratorFactory())
+
+    response = client.post(reverse("admin:crm_client_add"), client_form(lubumbashi))
+
+    assert response.status_code == 200
+    assert response.context["adminform"].form.errors["agency"] == [
+        "L’agence Agence Lubumbashi (LSH-CTR) ne dessert pas cette province."
+    ]
+    assert not Client.objects.exists()
+
+
 def test_bad_client_input_shows_field_errors_and_writes_nothing(client, manager, gombe):
     lubumbashi_commune = commune("Kampemba", "Lubumbashi")
     response = client.post(
@@ -217,25 +229,82 @@ def test_support_agents_cannot_review(client, gombe):
     assert request.status == ConnectionRequest.Status.PENDING
 
 
-@pytest.mark.parametrize(
-    "url_name",
-    [
-        "admin:crm_client_changelist",
-        "admin:crm_site_changelist",
-        "admin:crm_connectionrequest_changelist",
-        "admin:agencies_agency_changelist",
-        "admin:accounts_user_changelist",
-    ],
-)
-def test_admin_lists_do_not_grow_queries_with_rows(
-    client, gombe, url_name, django_assert_max_num_queries
-):
-    client.force_login(AdministratorFactory())
-    for _ in range(20):
-        SiteFactory(agency=gombe)
-        ConnectionRequestFactory(agency=gombe)
-        EmployeeFactory(agency=gombe, role=Role.CASHIER)
+# Who may see sites and connection requests: own agency's rows only; never clients or visitors.
 
-    with django_assert_max_num_queries(20):
-        response = client.get(reverse(url_name))
-    assert response.status_code == 200
+ROWS = {
+    "site": lambda agency, **place: SiteFactory(agency=agency, label="Boutique Umoja", **place),
+    "connectionrequest": lambda agency, **place: ConnectionRequestFactory(
+        agency=agency, last_name="Umoja", **place
+    ),
+}
+
+
+@pytest.mark.parametrize("model", ROWS)
+def test_a_manager_sees_and_opens_only_their_agencys_rows(
+    client, manager, gombe, lubumbashi, model
+):
+    own = ROWS[model](gombe)
+    foreign = ROWS[model](lubumbashi, **address("Kampemba", "Lubumbashi"))
+
+    listing = client.get(reverse(f"admin:crm_{model}_changelist"))
+
+    assert listing.status_code == 200
+    assert own.reference in listing.content.decode()
+    assert foreign.reference not in listing.content.decode()
+    assert client.get(reverse(f"admin:crm_{model}_change", args=[own.pk])).status_code == 200
+    assert client.get(reverse(f"admin:crm_{model}_auditlog", args=[own.pk])).status_code == 200
+    opened = client.get(reverse(f"admin:crm_{model}_change", args=[foreign.pk]), follow=True)
+    assert opened.redirect_chain[-1][0] == reverse("admin:index")
+    assert foreign.reference not in opened.content.decode()
+    assert client.get(reverse(f"admin:crm_{model}_auditlog", args=[foreign.pk])).status_code == 404
+
+
+def test_a_manager_cannot_move_a_site_of_another_agency(client, manager, gombe, lubumbashi):
+    foreign = SiteFactory(agency=lubumbashi, label="Dépôt", **address("Kampemba", "Lubumbashi"))
+
+    client.post(
+        reverse("admin:crm_site_change", args=[foreign.pk]),
+        {
+            "client": foreign.client_id,
+            "agency": gombe.pk,
+            "label": "Volé",
+            "category": "commercial",
+        },
+    )
+
+    foreign.refresh_from_db()
+    assert (foreign.agency, foreign.label) == (lubumbashi, "Dépôt")
+
+
+def test_a_granted_agency_opens_its_rows(client, manager, lubumbashi):
+    manager.additional_agencies.add(lubumbashi)
+    site = SiteFactory(agency=lubumbashi, **address("Kampemba", "Lubumbashi"))
+
+    assert client.get(reverse("admin:crm_site_change", args=[site.pk])).status_code == 200
+
+
+def test_cashiers_see_sites_but_not_connection_requests(client, gombe):
+    client.force_login(EmployeeFactory(role=Role.CASHIER, agency=gombe))
+    request = ConnectionRequestFactory(agency=gombe)
+
+    assert client.get(reverse("admin:crm_site_changelist")).status_code == 200
+    assert client.get(reverse("admin:crm_connectionrequest_changelist")).status_code == 403
+    change = reverse("admin:crm_connectionrequest_change", args=[request.pk])
+    assert client.get(change).status_code == 403
+
+
+@pytest.mark.parametrize("who", ["anonymous", "client"])
+@pytest.mark.parametrize("model", ROWS)
+@pytest.mark.parametrize("page", ["changelist", "change", "auditlog"])
+def test_visitors_and_clients_do_not_reach_sites_or_requests(client, gombe, who, model, page):
+    row = ROWS[model](gombe)
+    if who == "client":
+        portal_user = UserFactory()
+        ClientFactory(agency=gombe, user=portal_user)
+        client.force_login(portal_user)
+    args = [] if page == "changelist" else [row.pk]
+
+    response = client.get(reverse(f"admin:crm_{model}_{page}", args=args))
+
+    assert response.status_code == 302
+    assert response["Location"].startswith(reverse("admin:login"))

@@ -113,6 +113,37 @@ def test_an_employee_cannot_file_a_client_under_another_agency(gombe):
     assert not Client.objects.exists()
 
 
+def test_a_client_must_be_filed_under_an_agency_of_their_province(gombe):
+    lubumbashi = AgencyFactory(
+        code="LSH-CTR", name="Agence Lubumbashi", commune=commune("Kampemba", "Lubumbashi")
+    )
+
+    with pytest.raises(ValidationError) as excinfo:
+        services.client_save(client=new_client(lubumbashi, **address("Gombe")), actor=None)
+
+    assert field_errors(excinfo)["agency"] == [
+        "L’agence Agence Lubumbashi (LSH-CTR) ne dessert pas cette province."
+    ]
+    assert not Client.objects.exists()
+    served = services.client_save(
+        client=new_client(lubumbashi, **address("Kampemba", "Lubumbashi")), actor=None
+    )
+    assert served.agency == lubumbashi
+
+
+def test_a_client_moving_to_another_province_needs_an_agency_there(gombe):
+    client = services.client_save(client=new_client(gombe), actor=None)
+    for field, value in address("Kampemba", "Lubumbashi").items():
+        setattr(client, field, value)
+
+    with pytest.raises(ValidationError) as excinfo:
+        services.client_save(client=client, actor=None)
+
+    assert "agency" in field_errors(excinfo)
+    client.refresh_from_db()
+    assert client.province.code == "CD-KN"
+
+
 def test_a_site_must_be_served_by_an_agency_of_its_province(gombe):
     client = ClientFactory(agency=gombe)
     site = Site(

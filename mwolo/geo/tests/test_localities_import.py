@@ -1,6 +1,10 @@
 """The CSV import of territories and communes: all good rows, or nothing and every bad line."""
 
 import io
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 from django.core.management import CommandError, call_command
@@ -87,3 +91,53 @@ def test_the_command_exits_non_zero_with_the_bad_lines(tmp_path):
         call_command("import_localities", str(bad), stdout=io.StringIO())
     with pytest.raises(CommandError, match="Impossible de lire"):
         call_command("import_localities", str(tmp_path / "missing.csv"), stdout=io.StringIO())
+
+
+LATIN1_EXPORT = (
+    HEADER
+    + "CD-KL,Kikwit,city,Lukolela,commune\n"
+    + "CD-BC,Mbanza-Ngungu,territory,Kimpésé,sector\n"
+).encode("latin-1")
+
+
+def test_a_file_that_is_not_utf8_is_refused_with_its_line_and_imports_nothing(tmp_path):
+    export = tmp_path / "localites.csv"
+    export.write_bytes(LATIN1_EXPORT)
+    before = (Territory.objects.count(), Commune.objects.count())
+
+    with pytest.raises(CommandError) as excinfo:
+        call_command("import_localities", str(export), "--only-valid-rows", stdout=io.StringIO())
+
+    message = str(excinfo.value)
+    assert "Le fichier doit être un texte UTF-8, et la ligne 3 ne l’est pas" in message
+    assert "l’octet 35 de la ligne vaut 0xE9 (« é » en Windows-1252)" in message
+    assert "CSV UTF-8" in message
+    assert (Territory.objects.count(), Commune.objects.count()) == before
+
+
+def test_the_command_exits_non_zero_without_a_traceback_on_a_latin1_file(tmp_path):
+    export = tmp_path / "localites.csv"
+    export.write_bytes(LATIN1_EXPORT)
+
+    result = subprocess.run(
+        [sys.executable, "manage.py", "import_localities", str(export)],
+        cwd=Path(__file__).resolve().parents[3],
+        env={**os.environ, "MWOLO_VAR_DIR": str(tmp_path / "var")},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+    assert result.returncode == 1
+    assert "UTF-8" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_an_excel_csv_utf8_export_with_its_byte_order_mark_is_imported(tmp_path):
+    export = tmp_path / "localites.csv"
+    export.write_bytes(LATIN1_EXPORT.decode("latin-1").encode("utf-8-sig"))
+
+    call_command("import_localities", str(export), stdout=io.StringIO())
+
+    assert Commune.objects.get(name="Kimpésé").territory.name == "Mbanza-Ngungu"

@@ -1,3 +1,4 @@
+import io
 from pathlib import Path
 from typing import Any
 
@@ -5,6 +6,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils.translation import gettext as _
 
 from mwolo.core.exceptions import ApplicationError
+from mwolo.core.textfiles import utf8_text
 from mwolo.geo.services import BUNDLED_LOCALITIES, localities_import
 
 
@@ -25,8 +27,10 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, csv_file: Path, only_valid_rows: bool, **options: Any) -> None:
         try:
-            with csv_file.open(encoding="utf-8-sig", newline="") as source:
-                report = localities_import(source=source, only_valid_rows=only_valid_rows)
+            # Decoded whole first: a file that is not UTF-8 is refused with its line, before
+            # any row is read (the file is small).
+            source = io.StringIO(utf8_text(csv_file.read_bytes()), newline="")
+            report = localities_import(source=source, only_valid_rows=only_valid_rows)
         except OSError as error:
             raise CommandError(
                 _("Cannot read %(file)s: %(error)s") % {"file": csv_file, "error": error.strerror}
