@@ -3,8 +3,9 @@
 The ladder (see ``docs/dunning.md``): each overdue invoice walks its policy's steps in
 order — reminders, the final notice, the disconnection — one step a day at most, each
 step only on or after its day (counted from the due date) and at least its gap after the
-previous step of that invoice. So an invoice found 20 days late gets the first reminder
-today and the disconnection only days after its final notice, never at once.
+previous step of that invoice (a day at least, whatever the policy says). So an invoice
+found 20 days late gets the first reminder today and the disconnection only days after its
+final notice, never at once, and running a day again takes no second step.
 
 - ``dunning_run``: the daily pass, in bulk (a fixed number of queries per chunk of
   clients, each chunk one transaction). Running it twice for a day does nothing twice:
@@ -70,11 +71,13 @@ class StepSpec:
     position: int
     days_after_due: int
     action: str
+    min_days_after_previous: int = 1
 
 
 def policy_steps_check(steps: Sequence[StepSpec]) -> None:
     """A ladder that can be walked: steps in order of position, their days not going
-    back, one final notice at most and a disconnection only right after it, last.
+    back, each at least a day after the previous one, one final notice at most and a
+    disconnection only right after it, last.
 
     Raises ``ValidationError`` naming what is wrong.
     """
@@ -83,6 +86,12 @@ def policy_steps_check(steps: Sequence[StepSpec]) -> None:
     ordered = sorted(steps, key=lambda step: step.position)
     if len({step.position for step in ordered}) != len(ordered):
         raise ValidationError(_("Two steps have the same position."))
+    for step in ordered:
+        if step.min_days_after_previous < 1:
+            raise ValidationError(
+                _("Step %(position)d: at least 1 day after the previous step.")
+                % {"position": step.position}
+            )
     for before, after in pairwise(ordered):
         if after.days_after_due < before.days_after_due:
             raise ValidationError(
@@ -300,9 +309,11 @@ def _next_step(
         step = next(s for s in steps if s.action == Action.FINAL_NOTICE)
     if invoice.days_overdue(context.as_of) < step.days_after_due:
         return None
-    if invoice.last_sent_on is not None and context.as_of < invoice.last_sent_on + dt.timedelta(
-        days=step.min_days_after_previous
-    ):
+    # One step per invoice per day, whatever the policy says (a gap of 0 saved before it
+    # was refused, a pass run twice): so a cut never comes on its final notice's day, and
+    # running a day again, or an earlier day after a later one, takes nothing more.
+    gap = dt.timedelta(days=max(step.min_days_after_previous, 1))
+    if invoice.last_sent_on is not None and context.as_of < invoice.last_sent_on + gap:
         return None
     return step
 

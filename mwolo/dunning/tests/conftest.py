@@ -8,6 +8,7 @@ from mwolo.crm.models import SiteCategory
 
 _policies = importlib.import_module("mwolo.dunning.migrations.0002_default_policies")
 _holidays = importlib.import_module("mwolo.dunning.migrations.0003_public_holidays")
+_gaps = importlib.import_module("mwolo.dunning.migrations.0005_step_gap_at_least_one_day")
 
 
 @pytest.fixture(autouse=True)
@@ -20,6 +21,7 @@ def _dunning_defaults_after_flush(request):
     ):
         request.getfixturevalue("transactional_db")
         _policies.seed(apps, None)
+        _gaps.at_least_one_day(apps, None)
         _holidays.seed(apps, None)
 
 

@@ -1,9 +1,11 @@
 """The dunning back office: who sees what, the pages' query counts, and staff's actions."""
 
 import datetime as dt
+import importlib
 from decimal import Decimal
 
 import pytest
+from django.apps import apps as django_apps
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
@@ -16,6 +18,7 @@ from mwolo.dunning.models import (
     Disconnection,
     DunningExemption,
     DunningPolicy,
+    DunningStep,
     PromiseToPay,
     Reminder,
 )
@@ -299,7 +302,7 @@ def test_an_agency_writes_its_own_policy_and_reads_the_default(client, gombe, lu
     assert client.post(pages("dunningpolicy", default)[1], {}).status_code == 403
 
     url = reverse("admin:dunning_dunningpolicy_add")
-    skipped = client.post(url, policy_form(gombe, [(1, 3, "remind", 0), (2, 10, "disconnect", 2)]))
+    skipped = client.post(url, policy_form(gombe, [(1, 3, "remind", 1), (2, 10, "disconnect", 2)]))
     assert "La coupure est la dernière étape, juste après le dernier avis." in (
         skipped.content.decode()
     )
@@ -307,7 +310,7 @@ def test_an_agency_writes_its_own_policy_and_reads_the_default(client, gombe, lu
         url,
         policy_form(
             gombe,
-            [(1, 5, "remind", 0), (2, 10, "final_notice", 2), (3, 12, "disconnect", 2)],
+            [(1, 5, "remind", 1), (2, 10, "final_notice", 2), (3, 12, "disconnect", 2)],
         ),
     )
 
@@ -318,3 +321,37 @@ def test_an_agency_writes_its_own_policy_and_reads_the_default(client, gombe, lu
         "final_notice",
         "disconnect",
     ]
+
+
+def test_a_step_less_than_a_day_after_the_previous_one_is_refused_on_its_field(client, gombe):
+    client.force_login(EmployeeFactory(role=Role.AGENCY_MANAGER, agency=gombe))
+
+    refused = client.post(
+        reverse("admin:dunning_dunningpolicy_add"),
+        policy_form(
+            gombe,
+            [(1, 5, "remind", 1), (2, 10, "final_notice", 2), (3, 10, "disconnect", 0)],
+        ),
+    )
+
+    assert refused.status_code == 200
+    [steps] = refused.context["inline_admin_formsets"]
+    assert steps.formset.errors[2] == {
+        "min_days_after_previous": [
+            "Au moins 1 jour : une facture franchit une étape par jour au plus."
+        ]
+    }
+    assert "Au moins 1 jour : une facture franchit une étape par jour au plus." in (
+        refused.content.decode()
+    )
+    assert not DunningPolicy.objects.filter(agency=gombe).exists()
+
+
+def test_steps_saved_with_a_gap_of_0_days_get_a_day():
+    migration = importlib.import_module("mwolo.dunning.migrations.0005_step_gap_at_least_one_day")
+    DunningStep.objects.filter(position__lte=2).update(min_days_after_previous=0)
+
+    migration.at_least_one_day(django_apps, None)
+
+    assert not DunningStep.objects.filter(min_days_after_previous__lt=1).exists()
+    assert DunningStep.objects.filter(min_days_after_previous=2).exists()  # others kept
