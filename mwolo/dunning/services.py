@@ -11,8 +11,9 @@ final notice, never at once, and running a day again takes no second step.
   clients, each chunk one transaction). Running it twice for a day does nothing twice:
   a step is a ``Reminder`` row, unique per invoice and step, written in the same
   transaction as its message.
-- ``overdue_cleared_check``: reconnects what dunning cut once nothing is overdue; the
-  payments app calls it after every payment, and each pass runs it for every client cut.
+- ``overdue_cleared_check``: reconnects what dunning cut once nothing is overdue;
+  ``overdue_cleared_on_commit`` queues it after a payment or a credit note commits, and
+  each pass runs it for every client cut.
 - ``promise_to_pay_record``, ``dunning_exemption_grant`` / ``_end``,
   ``disconnection_reconnect``: what staff do, each with a reason, kept on the record.
 """
@@ -823,6 +824,25 @@ def _restore(disconnection_ids: Sequence[int], *, reason: str) -> None:
     )
 
 
+def overdue_cleared_on_commit(*, client_id: int) -> None:
+    """After the caller's transaction commits, check whether the client still owes
+    anything overdue, and reconnect what dunning cut if not (``overdue_cleared_check``).
+
+    For everything that lowers what a client owes: payments call it, and so must credit
+    notes. It runs as a Celery task of its own (``dunning.overdue_cleared_check``, retried
+    on failure), so the reconnection never waits for, nor depends on, a receipt or another
+    message of the caller; a rolled-back transaction queues nothing; a failure to queue is
+    logged, never raised to a caller whose transaction has committed. The daily pass
+    checks every open disconnection as well.
+    """
+    from .tasks import overdue_cleared_check_task
+
+    def overdue_cleared_check_queue() -> None:  # robust hooks are logged by their name
+        overdue_cleared_check_task.delay(client_id)
+
+    transaction.on_commit(overdue_cleared_check_queue, robust=True)
+
+
 @transaction.atomic
 def overdue_cleared_check(*, client_id: int) -> list[Disconnection]:
     """Reconnect every site of the client that dunning cut, if nothing is overdue any more.
@@ -833,9 +853,10 @@ def overdue_cleared_check(*, client_id: int) -> list[Disconnection]:
     command (tracked on the disconnection) and the client a ``reconnection`` message.
 
     Idempotent and cheap when there is nothing to do (two queries): call it after anything
-    that lowers what a client owes or shelters them — payments do, on commit, and so do
-    promises and exemptions; the daily pass does the same for every client cut. Returns
-    the disconnections it closed (empty when none).
+    that lowers what a client owes or shelters them — payments and credit notes do, on
+    commit (``overdue_cleared_on_commit``), and so do promises and exemptions; the daily
+    pass does the same for every client cut. Returns the disconnections it closed (empty
+    when none).
     """
     zone = (
         Client.objects.select_for_update()

@@ -16,6 +16,22 @@ def dunning_run_zone(time_zone: str) -> dict[str, object]:
     return {**asdict(report), "as_of": report.as_of.isoformat()}
 
 
+@shared_task(
+    name="dunning.overdue_cleared_check",
+    acks_late=True,
+    autoretry_for=(Exception,),
+    retry_backoff=30,  # 30 s, 1, 2, 4… minutes; the next daily pass catches what is left
+    retry_backoff_max=600,
+    max_retries=10,
+)
+def overdue_cleared_check_task(client_id: int) -> list[int]:
+    """Reconnect what dunning cut for the client if nothing is overdue any more; returns
+    the disconnections closed (idempotent: a second run closes nothing)."""
+    from .services import overdue_cleared_check
+
+    return [episode.pk for episode in overdue_cleared_check(client_id=client_id)]
+
+
 @shared_task(name="dunning.notices_deliver")
 def notices_deliver(notification_ids: Sequence[int]) -> int:
     """Deliver a batch of the pass's messages (each once; failures retry on their own)."""

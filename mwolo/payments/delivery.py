@@ -1,6 +1,7 @@
-"""Receipts: the PDF of a payment, stored, and the client's notice; then reconnection.
+"""Receipts: the PDF of a payment, stored, and the client's notice.
 
-Runs after the recording transaction (a Celery task); idempotent: the PDF is rendered once
+Runs after the recording transaction (a Celery task of its own, retried; the reconnection
+is another task, which never waits for this one); idempotent: the PDF is rendered once
 unless asked again, the notice has its own idempotency key.
 """
 
@@ -129,10 +130,3 @@ def receipt_deliver(*, payment_id: int) -> None:
         related=payment,
         idempotency_key=f"payment_receipt:{payment.pk}",
     )
-
-
-def overdue_cleared(*, client_id: int) -> None:
-    """Tell dunning a client's overdue balance may be cleared (it reconnects if so)."""
-    from mwolo.dunning.services import overdue_cleared_check
-
-    overdue_cleared_check(client_id=client_id)
