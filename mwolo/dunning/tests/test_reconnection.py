@@ -10,9 +10,11 @@ from django.db import transaction
 
 from mwolo.accounts.tests.factories import EmployeeFactory
 from mwolo.billing import services as billing
+from mwolo.billing.models import Invoice
+from mwolo.billing.selectors import invoices_open_amounts
 from mwolo.core.exceptions import ApplicationError
 from mwolo.core.permissions import Role
-from mwolo.dunning.models import Disconnection
+from mwolo.dunning.models import Disconnection, Reminder
 from mwolo.dunning.services import (
     disconnection_reconnect,
     dunning_run,
@@ -26,8 +28,9 @@ from mwolo.dunning.tests.factories import (
     open_episode,
     overdue_invoice,
     site_meter,
+    steps_taken,
 )
-from mwolo.dunning.tests.test_ladder import sms, walk
+from mwolo.dunning.tests.test_ladder import LADDER, sms, walk
 from mwolo.metering.models import Meter, MeterCommand, Relay
 from mwolo.notifications.models import MessageTemplate, Notification
 from mwolo.payments import services as payments
@@ -243,6 +246,58 @@ def pay_cash(invoice, amount: str, on_commit) -> None:
         payments.payment_record_cash(
             cashier=cashier, client_id=invoice.client_id, amount=D(amount), currency="CDF"
         )
+
+
+def test_a_partial_payment_lowers_the_next_reminder_and_the_site_stays_cut_until_cleared(
+    residential, django_capture_on_commit_callbacks
+):
+    invoice = overdue_invoice(due=DUE)
+    walk(0, 3, due=DUE)
+    pay_cash(invoice, "10000", django_capture_on_commit_callbacks)
+
+    walk(4, 14, due=DUE)
+
+    # Every step after the payment asks for what is left: 24 940 - 10 000.
+    assert steps_taken(invoice) == LADDER
+    assert list(
+        Reminder.objects.filter(invoice=invoice).order_by("sent_on").values_list("amount_due")
+    ) == [(D("24940.00"),), (D("14940.00"),), (D("14940.00"),), (D("14940.00"),)]
+    assert sms(invoice, "reminder") == [
+        f"Mwolo Energy: rappel. La facture {invoice.number} de {amount} CDF est impayée "
+        f"depuis {days} jours. Payez vite pour éviter une coupure."
+        for amount, days in (("24 940,00", 3), ("14 940,00", 7))
+    ]
+    assert (
+        f"Sans paiement de 14 940,00 CDF (facture {invoice.number})"
+        in (sms(invoice, "final_notice")[0])
+    )
+    episode = open_episode(invoice.site)
+    assert episode.amount_due == D("14940.00")
+    assert "pour un impayé de 14 940,00 CDF" in sms(invoice, "disconnection")[0]
+
+    # Another part paid: 4 940 still overdue, the site stays cut, today and at the next pass.
+    pay_cash(invoice, "10000", django_capture_on_commit_callbacks)
+    dunning_run(as_of=day(15, DUE))
+
+    assert invoices_open_amounts(invoice_ids=[invoice.pk]) == {invoice.pk: D("4940.00")}
+    assert open_episode(invoice.site) == episode
+    assert site_meter(invoice.site).relay_wanted == Relay.OFF
+    assert not MeterCommand.objects.filter(action="connect").exists()
+    assert sms(invoice, "reconnection") == []
+
+    # The rest: reconnected at once, without waiting for the next pass.
+    pay_cash(invoice, "4940", django_capture_on_commit_callbacks)
+
+    episode.refresh_from_db()
+    assert episode.closed_reason == Disconnection.ClosedReason.CLEARED
+    assert Invoice.objects.get(pk=invoice.pk).status == Invoice.Status.PAID
+    meter = site_meter(invoice.site)
+    assert (meter.relay_wanted, meter.relay_wanted_reason) == (Relay.ON, "normal")
+    assert episode.meters.get().restore_command.action == "connect"
+    assert len(sms(invoice, "reconnection")) == 1
+    assert Notification.objects.filter(client=invoice.client, event="payment_receipt").count() == (
+        3
+    )
 
 
 def test_a_payment_reconnects_even_when_its_receipt_cannot_be_sent(
