@@ -36,12 +36,13 @@ from mwolo.agencies.models import Agency
 from mwolo.billing.models import AccountEntry, Currency, Invoice
 from mwolo.billing.pricing import round_money
 from mwolo.core import clock
-from mwolo.core.bulk import rows_insert
+from mwolo.core.bulk import among, rows_insert
 from mwolo.core.exceptions import ApplicationError
 from mwolo.core.permissions import visible_to
 from mwolo.crm.models import Client, Site
 from mwolo.metering.models import Meter, MeterCommand, PaymentMode, Relay
 from mwolo.metering.services import meters_relay_request
+from mwolo.notifications.services import Notice, notifications_send_bulk
 
 from .models import (
     CHANNELS_OF_STEP,
@@ -55,8 +56,7 @@ from .models import (
     PublicHoliday,
     Reminder,
 )
-from .notices import Notice, notices_send
-from .selectors import OverdueInvoice, Policies, among, invoices_overdue, open_disconnections
+from .selectors import OverdueInvoice, Policies, invoices_overdue, open_disconnections
 
 CHUNK_SIZE = 5000  # clients per transaction: a few seconds of work
 RUN_TIME = dt.time(9, 0)  # when beat runs the pass in each zone; a past day runs "at" it
@@ -442,7 +442,7 @@ def _chunk_run(context: _Context, clients: _Clients, report: DunningReport) -> N
         ),
         reminders,
     )
-    report.messages += len(notices_send(notices=notices))
+    report.messages += len(notifications_send_bulk(notices=notices))
 
 
 def _reminder_row(
@@ -808,7 +808,7 @@ def _restore(disconnection_ids: Sequence[int], *, reason: str) -> None:
         for row in rows:
             row.restore_command = commands[row.meter_id]
         DisconnectionMeter.objects.bulk_update(rows, ["restore_command"], batch_size=1000)
-    notices_send(
+    notifications_send_bulk(
         notices=[
             Notice(
                 client_id=client_id,

@@ -4,7 +4,7 @@ from dataclasses import asdict
 from celery import shared_task
 
 from mwolo.core import clock
-from mwolo.notifications.services import notification_deliver
+from mwolo.notifications.tasks import notifications_deliver_batch_task
 
 
 @shared_task(name="dunning.dunning_run_zone")
@@ -34,8 +34,6 @@ def overdue_cleared_check_task(client_id: int) -> list[int]:
 
 @shared_task(name="dunning.notices_deliver")
 def notices_deliver(notification_ids: Sequence[int]) -> int:
-    """Deliver a batch of the pass's messages (each once; failures retry on their own)."""
-    return sum(
-        notification_deliver(notification_id=notification_id) is not None
-        for notification_id in notification_ids
-    )
+    """What passes before messages were written by ``notifications_send_bulk`` queued: the
+    same as ``notifications.notifications_deliver_batch``."""
+    return notifications_deliver_batch_task(notification_ids)
