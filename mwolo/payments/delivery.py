@@ -14,6 +14,7 @@ from django.utils import translation
 from mwolo.billing import documents
 from mwolo.billing.delivery import agency_info, client_info, company, pdf_store
 from mwolo.billing.models import AccountEntry
+from mwolo.billing.pricing import round_money
 from mwolo.billing.selectors import client_balances
 from mwolo.notifications.services import Attachment, notification_send
 
@@ -124,7 +125,8 @@ def receipt_deliver(*, payment_id: int) -> None:
             "currency": document.currency,
             "paid_at": payment.received_at,
             "method": str(Method(payment.method).label),
-            "balance_due": document.balance_after or Decimal(0),
+            # In cents like every amount the client reads: "0,00 CDF", not "0 CDF".
+            "balance_due": round_money(document.balance_after or Decimal(0)),
         },
         attachments=[Attachment(filename=f"{payment.receipt_number}.pdf", content=content)],
         related=payment,

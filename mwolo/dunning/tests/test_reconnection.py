@@ -295,9 +295,12 @@ def test_a_partial_payment_lowers_the_next_reminder_and_the_site_stays_cut_until
     assert (meter.relay_wanted, meter.relay_wanted_reason) == (Relay.ON, "normal")
     assert episode.meters.get().restore_command.action == "connect"
     assert len(sms(invoice, "reconnection")) == 1
-    assert Notification.objects.filter(client=invoice.client, event="payment_receipt").count() == (
-        3
-    )
+    receipts = sms(invoice, "payment_receipt")
+    assert [text.split("Reste à payer: ")[1] for text in receipts] == [
+        "14 940,00 CDF. Merci!",
+        "4 940,00 CDF. Merci!",
+        "0,00 CDF. Merci!",
+    ]
 
 
 def test_a_payment_reconnects_even_when_its_receipt_cannot_be_sent(
