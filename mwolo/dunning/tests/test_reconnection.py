@@ -317,3 +317,34 @@ def test_a_payment_reconnects_even_when_its_receipt_cannot_be_sent(
     assert MeterCommand.objects.filter(action="connect").count() == 1
     assert len(sms(cut, "reconnection")) == 1
     assert not Notification.objects.filter(event="payment_receipt").exists()
+
+
+# --- Credit notes (billing calls dunning's hook) -------------------------------------------
+
+
+def test_a_credit_note_that_clears_the_balance_reconnects_at_once(
+    cut, django_capture_on_commit_callbacks
+):
+    # No daily pass, no explicit check: issuing the credit note is enough.
+    with django_capture_on_commit_callbacks(execute=True):
+        billing.credit_note_issue(invoice_id=cut.pk, reason="Compteur défectueux", actor=None)
+
+    episode = Disconnection.objects.get(site=cut.site)
+    assert episode.closed_reason == Disconnection.ClosedReason.CLEARED
+    meter = site_meter(cut.site)
+    assert (meter.relay_wanted, meter.relay_wanted_reason) == (Relay.ON, "normal")
+    assert episode.meters.get().restore_command.action == "connect"
+    assert len(sms(cut, "reconnection")) == 1
+
+
+def test_a_credit_note_that_leaves_something_overdue_reconnects_nothing(
+    cut, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        billing.credit_note_issue(
+            invoice_id=cut.pk, reason="Geste commercial", actor=None, amount=D("20000")
+        )
+
+    assert open_episode(cut.site) is not None  # 4 940 CDF still overdue
+    assert not MeterCommand.objects.filter(action="connect").exists()
+    assert sms(cut, "reconnection") == []
