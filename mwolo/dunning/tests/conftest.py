@@ -45,10 +45,10 @@ def public_tariff(db):
 
 
 def _pools_reset(app: Any) -> None:
-    """Forget the broker connection and producer pools: the next task goes to the broker
-    configured now (what Celery itself does after a fork)."""
-    if app._pool is not None:
-        app._pool.force_close_all()
+    """Forget the app's connection and producer pools, so that the next task is published
+    to the broker configured now (what Celery itself does after a fork). Not closed: kombu
+    keeps one pool per broker for the whole process, and the broker configured before
+    (the run's Redis, say) gets its own back."""
     app._pool = None
     app.amqp._producer_pool = None
 
