@@ -29,6 +29,7 @@ import json
 import logging
 import os
 import random
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -38,6 +39,7 @@ from pathlib import Path
 
 import httpx
 
+from bench._broker import private_task_queue
 from bench.harness import bench_database, emit, emit_comparison
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -118,7 +120,10 @@ def main() -> None:
     # One line per request otherwise.
     logging.getLogger("httpx").setLevel(logging.WARNING)
     logging.getLogger("mwolo.integrations.payments").setLevel(logging.WARNING)
-    with bench_database() as database:
+    # Receipts and reconnection checks are queued for the workers as in production (none
+    # runs): in this process into a task queue of the bench's own, in gunicorn's into its
+    # own folder; both deleted at the end, never the developer's broker.
+    with bench_database() as database, private_task_queue():
         from django.conf import settings
         from django.db import connection
 
@@ -131,9 +136,9 @@ def main() -> None:
         from mwolo.payments.services import INTENT_LIFETIME, payment_intent_push
         from sandbox.operators import accounts
 
-        settings.CELERY_TASK_ALWAYS_EAGER = False
         sandbox = start_operator_sandbox()
         gunicorn = worker = None
+        var_dir = None
         try:
             sandbox.configure(airtel_callback_url="", callback_delay=0)
             settings.MOBILE_MONEY = mobile_money_settings(sandbox.url)
@@ -263,6 +268,8 @@ def main() -> None:
                     process.terminate()
                     process.wait(30)
             sandbox.stop()
+            if var_dir is not None:  # gunicorn's broker (thousands of tasks), log, cache
+                shutil.rmtree(var_dir, ignore_errors=True)
 
         payments = Payment.objects.count()
         if payments != distinct or any(status != 200 for status in statuses):

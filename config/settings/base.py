@@ -237,6 +237,7 @@ CELERY_TASK_ROUTES = {
         "billing.invoices_backlog",
         "billing.credit_note_document",
         "dunning.notices_deliver",
+        "payments.receipt_deliver",
     )
 }
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
@@ -464,6 +465,12 @@ LOGGING = {
 # The platform's address as operators and clients reach it (callback URLs, links in
 # messages): https://portail.example.cd in production.
 MWOLO_PUBLIC_URL = env.str("MWOLO_PUBLIC_URL", default="http://127.0.0.1:8000")
+
+# --- Backups --------------------------------------------------------------------------------
+# The nightly dump of the database (mwolo.core.backup, beat at 02:00 Kinshasa): where it
+# goes and how many days are kept there. Copy the folder off the server as well.
+MWOLO_BACKUP_DIR = Path(env.str("MWOLO_BACKUP_DIR", default=str(VAR_DIR / "backups")))
+MWOLO_BACKUP_KEEP_DAYS = env.int("MWOLO_BACKUP_KEEP_DAYS", default=14)
 
 # --- Documents ------------------------------------------------------------------------------
 # The issuer printed on invoices, credit notes, statements and receipts.

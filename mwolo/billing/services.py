@@ -920,6 +920,9 @@ def credit_note_issue(
         invoice.status = Invoice.Status.CANCELLED
         invoice.save(update_fields=["status", "updated_at"])
     transaction.on_commit(lambda: tasks.credit_note_document.delay(note.pk))
+    from mwolo.dunning.services import overdue_cleared_on_commit  # dunning imports billing
+
+    overdue_cleared_on_commit(client_id=invoice.client_id)
     return note
 
 

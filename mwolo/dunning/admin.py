@@ -80,6 +80,8 @@ class StepFormSet(BaseInlineFormSet):
                     position=data["position"],
                     days_after_due=data["days_after_due"],
                     action=data["action"],
+                    # Below a day is refused by the field itself, next to it.
+                    min_days_after_previous=data.get("min_days_after_previous", 1),
                 )
             )
         services.policy_steps_check(kept)

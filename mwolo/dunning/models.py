@@ -149,9 +149,16 @@ class DunningStep(models.Model):
     )
     min_days_after_previous = models.PositiveSmallIntegerField(
         _("at least (days) after the previous step"),
-        default=0,
-        validators=[MaxValueValidator(60)],
-        help_text=_("A client who is late already gets the steps in order, this far apart."),
+        default=1,
+        validators=[
+            MinValueValidator(
+                1, message=_("At least 1 day: an invoice takes one step a day at most.")
+            ),
+            MaxValueValidator(60),
+        ],
+        help_text=_(
+            "At least 1 day. A client who is late already gets the steps in order, this far apart."
+        ),
     )
 
     class Meta:

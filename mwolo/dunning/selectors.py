@@ -1,12 +1,10 @@
 """Reads of dunning: overdue invoices in bulk, the policy of an invoice, command states."""
 
 import datetime as dt
-from collections.abc import Collection
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, cast
 
-from django.db import connection
 from django.db.models import (
     DecimalField,
     Exists,
@@ -18,7 +16,6 @@ from django.db.models import (
     Sum,
     Value,
 )
-from django.db.models.expressions import RawSQL
 from django.db.models.functions import Coalesce
 
 from mwolo.billing.models import AccountEntry, Invoice
@@ -34,17 +31,6 @@ if TYPE_CHECKING:
     from mwolo.accounts.models import User
 
 _MONEY = DecimalField(max_digits=16, decimal_places=2)
-
-
-def among(field: str, values: Collection[Any]) -> Q:
-    """``field__in=values`` for thousands of values: on PostgreSQL one array parameter
-    (``unnest``) instead of a placeholder each, which costs more than the query itself."""
-    values = list(values)
-    if connection.vendor == "postgresql" and len(values) > 100:
-        array = "text[]" if isinstance(values[0], str) else "bigint[]"
-        # The SQL is constant; the values travel as one bound parameter.
-        return Q(**{f"{field}__in": RawSQL(f"SELECT unnest(%s::{array})", [values])})  # noqa: S611
-    return Q(**{f"{field}__in": values})
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,15 +3,17 @@
 The ladder (see ``docs/dunning.md``): each overdue invoice walks its policy's steps in
 order — reminders, the final notice, the disconnection — one step a day at most, each
 step only on or after its day (counted from the due date) and at least its gap after the
-previous step of that invoice. So an invoice found 20 days late gets the first reminder
-today and the disconnection only days after its final notice, never at once.
+previous step of that invoice (a day at least, whatever the policy says). So an invoice
+found 20 days late gets the first reminder today and the disconnection only days after its
+final notice, never at once, and running a day again takes no second step.
 
 - ``dunning_run``: the daily pass, in bulk (a fixed number of queries per chunk of
   clients, each chunk one transaction). Running it twice for a day does nothing twice:
   a step is a ``Reminder`` row, unique per invoice and step, written in the same
   transaction as its message.
-- ``overdue_cleared_check``: reconnects what dunning cut once nothing is overdue; the
-  payments app calls it after every payment, and each pass runs it for every client cut.
+- ``overdue_cleared_check``: reconnects what dunning cut once nothing is overdue;
+  ``overdue_cleared_on_commit`` queues it after a payment or a credit note commits, and
+  each pass runs it for every client cut.
 - ``promise_to_pay_record``, ``dunning_exemption_grant`` / ``_end``,
   ``disconnection_reconnect``: what staff do, each with a reason, kept on the record.
 """
@@ -34,12 +36,13 @@ from mwolo.agencies.models import Agency
 from mwolo.billing.models import AccountEntry, Currency, Invoice
 from mwolo.billing.pricing import round_money
 from mwolo.core import clock
-from mwolo.core.bulk import rows_insert
+from mwolo.core.bulk import among, rows_insert
 from mwolo.core.exceptions import ApplicationError
 from mwolo.core.permissions import visible_to
 from mwolo.crm.models import Client, Site
 from mwolo.metering.models import Meter, MeterCommand, PaymentMode, Relay
 from mwolo.metering.services import meters_relay_request
+from mwolo.notifications.services import Notice, notifications_send_bulk
 
 from .models import (
     CHANNELS_OF_STEP,
@@ -53,8 +56,7 @@ from .models import (
     PublicHoliday,
     Reminder,
 )
-from .notices import Notice, notices_send
-from .selectors import OverdueInvoice, Policies, among, invoices_overdue, open_disconnections
+from .selectors import OverdueInvoice, Policies, invoices_overdue, open_disconnections
 
 CHUNK_SIZE = 5000  # clients per transaction: a few seconds of work
 RUN_TIME = dt.time(9, 0)  # when beat runs the pass in each zone; a past day runs "at" it
@@ -70,11 +72,13 @@ class StepSpec:
     position: int
     days_after_due: int
     action: str
+    min_days_after_previous: int = 1
 
 
 def policy_steps_check(steps: Sequence[StepSpec]) -> None:
     """A ladder that can be walked: steps in order of position, their days not going
-    back, one final notice at most and a disconnection only right after it, last.
+    back, each at least a day after the previous one, one final notice at most and a
+    disconnection only right after it, last.
 
     Raises ``ValidationError`` naming what is wrong.
     """
@@ -83,6 +87,12 @@ def policy_steps_check(steps: Sequence[StepSpec]) -> None:
     ordered = sorted(steps, key=lambda step: step.position)
     if len({step.position for step in ordered}) != len(ordered):
         raise ValidationError(_("Two steps have the same position."))
+    for step in ordered:
+        if step.min_days_after_previous < 1:
+            raise ValidationError(
+                _("Step %(position)d: at least 1 day after the previous step.")
+                % {"position": step.position}
+            )
     for before, after in pairwise(ordered):
         if after.days_after_due < before.days_after_due:
             raise ValidationError(
@@ -300,9 +310,11 @@ def _next_step(
         step = next(s for s in steps if s.action == Action.FINAL_NOTICE)
     if invoice.days_overdue(context.as_of) < step.days_after_due:
         return None
-    if invoice.last_sent_on is not None and context.as_of < invoice.last_sent_on + dt.timedelta(
-        days=step.min_days_after_previous
-    ):
+    # One step per invoice per day, whatever the policy says (a gap of 0 saved before it
+    # was refused, a pass run twice): so a cut never comes on its final notice's day, and
+    # running a day again, or an earlier day after a later one, takes nothing more.
+    gap = dt.timedelta(days=max(step.min_days_after_previous, 1))
+    if invoice.last_sent_on is not None and context.as_of < invoice.last_sent_on + gap:
         return None
     return step
 
@@ -430,7 +442,7 @@ def _chunk_run(context: _Context, clients: _Clients, report: DunningReport) -> N
         ),
         reminders,
     )
-    report.messages += len(notices_send(notices=notices))
+    report.messages += len(notifications_send_bulk(notices=notices))
 
 
 def _reminder_row(
@@ -796,7 +808,7 @@ def _restore(disconnection_ids: Sequence[int], *, reason: str) -> None:
         for row in rows:
             row.restore_command = commands[row.meter_id]
         DisconnectionMeter.objects.bulk_update(rows, ["restore_command"], batch_size=1000)
-    notices_send(
+    notifications_send_bulk(
         notices=[
             Notice(
                 client_id=client_id,
@@ -812,6 +824,25 @@ def _restore(disconnection_ids: Sequence[int], *, reason: str) -> None:
     )
 
 
+def overdue_cleared_on_commit(*, client_id: int) -> None:
+    """After the caller's transaction commits, check whether the client still owes
+    anything overdue, and reconnect what dunning cut if not (``overdue_cleared_check``).
+
+    For everything that lowers what a client owes: payments call it, and so must credit
+    notes. It runs as a Celery task of its own (``dunning.overdue_cleared_check``, retried
+    on failure), so the reconnection never waits for, nor depends on, a receipt or another
+    message of the caller; a rolled-back transaction queues nothing; a failure to queue is
+    logged, never raised to a caller whose transaction has committed. The daily pass
+    checks every open disconnection as well.
+    """
+    from .tasks import overdue_cleared_check_task
+
+    def overdue_cleared_check_queue() -> None:  # robust hooks are logged by their name
+        overdue_cleared_check_task.delay(client_id)
+
+    transaction.on_commit(overdue_cleared_check_queue, robust=True)
+
+
 @transaction.atomic
 def overdue_cleared_check(*, client_id: int) -> list[Disconnection]:
     """Reconnect every site of the client that dunning cut, if nothing is overdue any more.
@@ -822,9 +853,10 @@ def overdue_cleared_check(*, client_id: int) -> list[Disconnection]:
     command (tracked on the disconnection) and the client a ``reconnection`` message.
 
     Idempotent and cheap when there is nothing to do (two queries): call it after anything
-    that lowers what a client owes or shelters them — payments do, on commit, and so do
-    promises and exemptions; the daily pass does the same for every client cut. Returns
-    the disconnections it closed (empty when none).
+    that lowers what a client owes or shelters them — payments and credit notes do, on
+    commit (``overdue_cleared_on_commit``), and so do promises and exemptions; the daily
+    pass does the same for every client cut. Returns the disconnections it closed (empty
+    when none).
     """
     zone = (
         Client.objects.select_for_update()

@@ -4,7 +4,7 @@ from dataclasses import asdict
 from celery import shared_task
 
 from mwolo.core import clock
-from mwolo.notifications.services import notification_deliver
+from mwolo.notifications.tasks import notifications_deliver_batch_task
 
 
 @shared_task(name="dunning.dunning_run_zone")
@@ -16,10 +16,24 @@ def dunning_run_zone(time_zone: str) -> dict[str, object]:
     return {**asdict(report), "as_of": report.as_of.isoformat()}
 
 
+@shared_task(
+    name="dunning.overdue_cleared_check",
+    acks_late=True,
+    autoretry_for=(Exception,),
+    retry_backoff=30,  # 30 s, 1, 2, 4… minutes; the next daily pass catches what is left
+    retry_backoff_max=600,
+    max_retries=10,
+)
+def overdue_cleared_check_task(client_id: int) -> list[int]:
+    """Reconnect what dunning cut for the client if nothing is overdue any more; returns
+    the disconnections closed (idempotent: a second run closes nothing)."""
+    from .services import overdue_cleared_check
+
+    return [episode.pk for episode in overdue_cleared_check(client_id=client_id)]
+
+
 @shared_task(name="dunning.notices_deliver")
 def notices_deliver(notification_ids: Sequence[int]) -> int:
-    """Deliver a batch of the pass's messages (each once; failures retry on their own)."""
-    return sum(
-        notification_deliver(notification_id=notification_id) is not None
-        for notification_id in notification_ids
-    )
+    """What passes before messages were written by ``notifications_send_bulk`` queued: the
+    same as ``notifications.notifications_deliver_batch``."""
+    return notifications_deliver_batch_task(notification_ids)

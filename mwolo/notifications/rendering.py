@@ -11,13 +11,14 @@ translatable labels in the client's language.
 """
 
 import datetime as dt
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from django.template import Context, Engine, TemplateDoesNotExist, TemplateSyntaxError
+from django.template import Context, Engine, Template, TemplateDoesNotExist, TemplateSyntaxError
 from django.utils import translation
 from django.utils.functional import Promise
 from django.utils.translation import gettext as _
@@ -75,6 +76,13 @@ def format_value(value: Any, *, language: str, zone: ZoneInfo) -> Any:
     return value
 
 
+@functools.lru_cache(maxsize=256)
+def _compiled(source: str) -> Template:
+    """Each template's text compiled once per process (a pass renders thousands of
+    messages from a handful of texts); an edited text is a new key."""
+    return _ENGINE.from_string(source)
+
+
 def render(source: str, context: Mapping[str, Any], *, language: str, zone: ZoneInfo) -> str:
     """``source`` rendered with ``context`` (values written the client's way).
 
@@ -84,7 +92,7 @@ def render(source: str, context: Mapping[str, Any], *, language: str, zone: Zone
         name: format_value(value, language=language, zone=zone) for name, value in context.items()
     }
     try:
-        template = _ENGINE.from_string(source)
+        template = _compiled(source)
         with translation.override(language):
             return template.render(Context(values, autoescape=False)).strip()
     except TemplateSyntaxError as error:

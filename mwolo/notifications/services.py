@@ -2,11 +2,12 @@
 
 ``notification_send`` is what every other app calls. It writes the outbox rows in the
 caller's transaction and queues their delivery when that transaction commits, so a message
-never leaves for something that was rolled back. Delivery (``notification_deliver``) claims
-a row, talks to the provider outside any transaction (a slow SMTP server never holds a
-database lock), then records the outcome. Failures are retried with backoff by
-``notifications_deliver_due``, which beat runs every minute and ``manage.py
-send_notifications --as-of`` runs by hand.
+never leaves for something that was rolled back. ``notifications_send_bulk`` writes the
+same rows for thousands of messages at once (the dunning pass), by the same rules.
+Delivery (``notification_deliver``) claims a row, talks to the provider outside any
+transaction (a slow SMTP server never holds a database lock), then records the outcome.
+Failures are retried with backoff by ``notifications_deliver_due``, which beat runs every
+minute and ``manage.py send_notifications --as-of`` runs by hand.
 
 Delivery is at least once: a worker that dies after the provider accepted a message but
 before recording it sends it again once its claim lapses (``SENDING_LEASE``).
@@ -24,10 +25,14 @@ from zoneinfo import ZoneInfo
 from django.contrib.contenttypes.models import ContentType
 from django.core.files.base import ContentFile
 from django.db import IntegrityError, models, transaction
+from django.db.models import CharField
+from django.db.models.functions import Cast
 from django.utils.translation import gettext as _
 
 from mwolo.accounts.models import User
+from mwolo.agencies.models import Agency
 from mwolo.core import clock
+from mwolo.core.bulk import among, rows_insert
 from mwolo.core.exceptions import ApplicationError
 from mwolo.core.permissions import visible_to
 from mwolo.crm.models import Channel, Client
@@ -42,11 +47,13 @@ __all__ = [
     "RETRY_DELAYS",
     "Attachment",
     "DeliveryReport",
+    "Notice",
     "message_template_save",
     "notification_deliver",
     "notification_send",
     "notifications_deliver_due",
     "notifications_retry",
+    "notifications_send_bulk",
 ]
 
 logger = logging.getLogger(__name__)
@@ -61,6 +68,12 @@ RETRY_PERMISSION = "notifications.retry_notification"
 
 
 # --- Sending ------------------------------------------------------------------------------
+#
+# One set of rules for both ways of writing messages: ``notification_send`` (one message,
+# with attachments) and ``notifications_send_bulk`` (thousands at once, for the dunning
+# pass, in a fixed number of queries). What a message becomes — its event's checks, its
+# channels, language, common variables, recipient and texts — is decided by the functions
+# below and nowhere else.
 
 
 def _event(key: str) -> Event:
@@ -89,6 +102,7 @@ def _check_context(event: Event, context: Mapping[str, Any]) -> None:
 
 
 CHANNELS = frozenset(Channel.values)
+LANGUAGES = frozenset(Language.values)
 
 
 def _channels(client: Client, event: Event, wanted: Collection[str] | None) -> list[str]:
@@ -110,14 +124,71 @@ def _channels(client: Client, event: Event, wanted: Collection[str] | None) -> l
     return chosen or [Channel.SMS.value]
 
 
-def _common_context(client: Client) -> dict[str, Any]:
-    agency = client.agency
+def _language(client: Client) -> str:
+    return client.preferred_language if client.preferred_language in LANGUAGES else Language.FRENCH
+
+
+def _agency_context(agency: Agency) -> dict[str, Any]:
     return {
-        "client_name": client.display_name,
-        "client_number": client.number,
         "agency_name": agency.name,
         "agency_phone": agency.phone.as_international if agency.phone else "",
     }
+
+
+def _common_context(client: Client, agency: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The variables every message gets (``events.COMMON_VARIABLES``); ``agency``: the
+    agency's part, when the caller computed it once for many clients of the agency."""
+    return {
+        "client_name": client.display_name,
+        "client_number": client.number,
+        **(agency if agency is not None else _agency_context(client.agency)),
+    }
+
+
+def _template_missing(event: str, channel: str, language: str) -> ApplicationError:
+    return ApplicationError(
+        _("No %(channel)s template in %(language)s for the event “%(event)s”.")
+        % {"channel": channel, "language": language, "event": event}
+    )
+
+
+@dataclass(frozen=True)
+class _Message:
+    """One channel's message, as the outbox keeps it."""
+
+    channel: str
+    recipient: str
+    subject: str
+    body: str
+
+
+def _message(
+    *,
+    client: Client,
+    channel: str,
+    template: MessageTemplate,
+    values: Mapping[str, Any],
+    language: str,
+    phone: str,
+) -> _Message:
+    """The message of ``template`` to ``client`` by ``channel``: recipient (``phone`` is
+    the client's, E.164) and texts rendered now, the subject on one line."""
+    zone = ZoneInfo(client.agency.time_zone)
+    email = channel == Channel.EMAIL
+    try:
+        subject = render(template.subject, values, language=language, zone=zone) if email else ""
+        body = render(template.body, values, language=language, zone=zone)
+    except TemplateError as error:
+        raise ApplicationError(
+            _("The template “%(template)s” is broken: %(error)s")
+            % {"template": template, "error": error}
+        ) from error
+    return _Message(
+        channel=channel,
+        recipient=client.email if email else phone,
+        subject=" ".join(subject.split()),
+        body=body,
+    )
 
 
 @transaction.atomic
@@ -151,12 +222,7 @@ def notification_send(
     spec = _event(event)
     _check_context(spec, context)
     chosen = _channels(client, spec, channels)
-    language = (
-        client.preferred_language
-        if client.preferred_language in Language.values
-        else Language.FRENCH
-    )
-    zone = ZoneInfo(client.agency.time_zone)
+    language = _language(client)
     values = {**_common_context(client), **context}
     templates = {
         template.channel: template
@@ -176,32 +242,24 @@ def notification_send(
             if existing is not None:
                 results.append(existing)
                 continue
-        template = templates.get(channel)
-        if template is None:
-            raise ApplicationError(
-                _("No %(channel)s template in %(language)s for the event “%(event)s”.")
-                % {"channel": channel, "language": language, "event": event}
-            )
-        try:
-            subject = (
-                render(template.subject, values, language=language, zone=zone)
-                if channel == Channel.EMAIL
-                else ""
-            )
-            body = render(template.body, values, language=language, zone=zone)
-        except TemplateError as error:
-            raise ApplicationError(
-                _("The template “%(template)s” is broken: %(error)s")
-                % {"template": template, "error": error}
-            ) from error
+        if channel not in templates:
+            raise _template_missing(event, channel, language)
+        message = _message(
+            client=client,
+            channel=channel,
+            template=templates[channel],
+            values=values,
+            language=language,
+            phone=client.phone.as_e164,
+        )
         notification = Notification(
             client=client,
             channel=channel,
-            recipient=client.email if channel == Channel.EMAIL else client.phone.as_e164,
+            recipient=message.recipient,
             event=event,
             language=language,
-            subject=" ".join(subject.split()),  # a subject is one line
-            body=body,
+            subject=message.subject,
+            body=message.body,
             status=Notification.Status.QUEUED,
             next_attempt_at=now,
             idempotency_key=idempotency_key or "",
@@ -227,6 +285,169 @@ def notification_send(
     for notification in created:
         transaction.on_commit(partial(notification_deliver_task.delay, notification.pk))
     return results
+
+
+# --- Sending in bulk -----------------------------------------------------------------------
+
+BULK_DELIVERY_BATCH = 200  # messages per delivery task
+# The outbox row, as ``notification_send`` writes it.
+_NOTIFICATION_FIELDS = (
+    "client_id",
+    "channel",
+    "recipient",
+    "event",
+    "language",
+    "subject",
+    "body",
+    "status",
+    "attempts",
+    "next_attempt_at",
+    "last_error",
+    "provider_message_id",
+    "idempotency_key",
+    "related_type_id",
+    "related_id",
+    "created_at",
+    "updated_at",
+)
+# What the rules above read of a client.
+_CLIENT_FIELDS = (
+    "kind",
+    "first_name",
+    "last_name",
+    "middle_name",
+    "company_name",
+    "number",
+    "email",
+    "preferred_channel",
+    "preferred_language",
+    "agency",
+)
+
+
+@dataclass(frozen=True)
+class Notice:
+    """One message for ``notifications_send_bulk``: ``notification_send``'s arguments, for
+    one client (no attachments)."""
+
+    client_id: int
+    event: str
+    context: Mapping[str, Any]
+    idempotency_key: str
+    related: tuple[type[models.Model], int]  # what the message is about: model and id
+    channels: Sequence[str] | None = None
+
+
+def _bulk_clients(ids: set[int]) -> dict[int, Client]:
+    """The clients, each agency loaded once and shared (not once per client), and their
+    phone as stored — E.164 (``PHONENUMBER_DB_FORMAT``) — without parsing it again."""
+    clients = list(
+        Client.objects.filter(among("pk", ids))
+        .only(*_CLIENT_FIELDS)
+        .annotate(phone_e164=Cast("phone", output_field=CharField()))
+    )
+    agencies = Agency.objects.select_related("province").in_bulk(
+        {client.agency_id for client in clients}
+    )
+    for client in clients:
+        client.agency = agencies[client.agency_id]
+    return {client.pk: client for client in clients}
+
+
+def notifications_send_bulk(*, notices: Sequence[Notice]) -> list[int]:
+    """Write the outbox rows of ``notices`` in the caller's transaction; returns their ids.
+
+    The rows ``notification_send`` would write for each notice — the same functions decide
+    channels, language, variables, recipient and texts — and the same guarantees
+    (idempotency: a key already used on a channel writes nothing on it; delivery queued
+    on commit, one task per ``BULK_DELIVERY_BATCH`` messages), in a fixed number of
+    queries whatever the number of notices, each template compiled once. Raises the same
+    ``ApplicationError`` (and the caller's transaction writes nothing) for an unknown event
+    or channel, a context that does not fit its event, or a missing or broken template.
+    """
+    if not notices:
+        return []
+    specs = {notice.event: _event(notice.event) for notice in notices}
+    clients = _bulk_clients({notice.client_id for notice in notices})
+    keys = [notice.idempotency_key for notice in notices]
+    used = set(
+        Notification.objects.filter(among("idempotency_key", keys))
+        .exclude(idempotency_key="")  # the unique index covers non-empty keys only
+        .values_list("idempotency_key", "channel")
+    )
+    templates = {
+        (row.event, row.channel, row.language): row
+        for row in MessageTemplate.objects.filter(event__in=specs)
+    }
+    related_types = {
+        model: ContentType.objects.get_for_model(model).pk
+        for model in {notice.related[0] for notice in notices}
+    }
+    agency_contexts: dict[int, dict[str, Any]] = {}
+    now = clock.now()
+    rows: list[tuple] = []
+    for notice in notices:
+        spec = specs[notice.event]
+        _check_context(spec, notice.context)
+        client = clients[notice.client_id]
+        language = _language(client)
+        agency = agency_contexts.get(client.agency_id)
+        if agency is None:  # formatting the agency's phone costs more than a message
+            agency = agency_contexts[client.agency_id] = _agency_context(client.agency)
+        values = {**_common_context(client, agency), **notice.context}
+        for channel in _channels(client, spec, notice.channels):
+            if (notice.idempotency_key, channel) in used:
+                continue
+            template = templates.get((notice.event, channel, language))
+            if template is None:
+                raise _template_missing(notice.event, channel, language)
+            message = _message(
+                client=client,
+                channel=channel,
+                template=template,
+                values=values,
+                language=language,
+                phone=client.phone_e164,  # type: ignore[attr-defined]
+            )
+            rows.append(
+                (
+                    client.pk,
+                    channel,
+                    message.recipient,
+                    notice.event,
+                    language,
+                    message.subject,
+                    message.body,
+                    Notification.Status.QUEUED.value,
+                    0,
+                    now,
+                    "",
+                    "",
+                    notice.idempotency_key,
+                    related_types[notice.related[0]],
+                    notice.related[1],
+                    now,
+                    now,
+                )
+            )
+            used.add((notice.idempotency_key, channel))
+    if not rows:
+        return []
+    rows_insert(Notification, _NOTIFICATION_FIELDS, rows)
+    ids = list(
+        Notification.objects.filter(among("idempotency_key", keys), created_at=now)
+        .exclude(idempotency_key="")
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+    from .tasks import notifications_deliver_batch_task
+
+    def notifications_deliver_queue() -> None:
+        for start in range(0, len(ids), BULK_DELIVERY_BATCH):
+            notifications_deliver_batch_task.delay(ids[start : start + BULK_DELIVERY_BATCH])
+
+    transaction.on_commit(notifications_deliver_queue)
+    return ids
 
 
 def _attach(

@@ -1,6 +1,7 @@
-"""Receipts: the PDF of a payment, stored, and the client's notice; then reconnection.
+"""Receipts: the PDF of a payment, stored, and the client's notice.
 
-Runs after the recording transaction (a Celery task); idempotent: the PDF is rendered once
+Runs after the recording transaction (a Celery task of its own, retried; the reconnection
+is another task, which never waits for this one); idempotent: the PDF is rendered once
 unless asked again, the notice has its own idempotency key.
 """
 
@@ -13,6 +14,7 @@ from django.utils import translation
 from mwolo.billing import documents
 from mwolo.billing.delivery import agency_info, client_info, company, pdf_store
 from mwolo.billing.models import AccountEntry
+from mwolo.billing.pricing import round_money
 from mwolo.billing.selectors import client_balances
 from mwolo.notifications.services import Attachment, notification_send
 
@@ -123,16 +125,10 @@ def receipt_deliver(*, payment_id: int) -> None:
             "currency": document.currency,
             "paid_at": payment.received_at,
             "method": str(Method(payment.method).label),
-            "balance_due": document.balance_after or Decimal(0),
+            # In cents like every amount the client reads: "0,00 CDF", not "0 CDF".
+            "balance_due": round_money(document.balance_after or Decimal(0)),
         },
         attachments=[Attachment(filename=f"{payment.receipt_number}.pdf", content=content)],
         related=payment,
         idempotency_key=f"payment_receipt:{payment.pk}",
     )
-
-
-def overdue_cleared(*, client_id: int) -> None:
-    """Tell dunning a client's overdue balance may be cleared (it reconnects if so)."""
-    from mwolo.dunning.services import overdue_cleared_check
-
-    overdue_cleared_check(client_id=client_id)

@@ -10,7 +10,9 @@ any transaction: a slow operator must never hold a lock). Recording money:
   first (or the chosen invoice first), and one for what is left as the client's credit,
   used by their next invoices (``client_credit_apply``);
 - takes the receipt number (``REC-<year>-<n>``, gap-free) in the same transaction;
-- sends the receipt, and tells dunning the overdue balance may be cleared, after commit.
+- after commit, tells dunning the overdue balance may be cleared (it reconnects if so) and
+  sends the receipt: two tasks of their own, each retried, so a receipt that cannot be
+  sent never keeps a paying client in the dark.
 
 An operator's transaction id pays once: a unique constraint, not a check in Python.
 """
@@ -41,6 +43,7 @@ from mwolo.core.numbering import formatted_number
 from mwolo.core.permissions import can_act_for_agency, visible_to
 from mwolo.core.phones import drc_mobile_e164
 from mwolo.crm.models import Client
+from mwolo.dunning.services import overdue_cleared_on_commit
 from mwolo.integrations.payments.base import (
     CallbackEvent,
     CallbackRejected,
@@ -316,8 +319,14 @@ def _record(
         ) from clash
     if book:
         _book(payment, target, shares, to_credit=rest)
-    client_id = client.pk
-    transaction.on_commit(lambda: tasks.payment_after_commit.delay(payment.pk, client_id))
+    # Reconnection first, and on its own: it must not wait for, nor depend on, the receipt.
+    overdue_cleared_on_commit(client_id=client.pk)
+    payment_id = payment.pk
+
+    def receipt_deliver_queue() -> None:  # robust hooks are logged by their name
+        tasks.receipt_deliver_task.delay(payment_id)
+
+    transaction.on_commit(receipt_deliver_queue, robust=True)
     return payment
 
 

@@ -2,6 +2,8 @@
 
 from celery import shared_task
 
+from mwolo.dunning.tasks import overdue_cleared_check_task
+
 from . import delivery, services
 
 
@@ -10,11 +12,25 @@ def payment_intent_push(intent_id: int) -> str:
     return str(services.payment_intent_push(intent_id=intent_id).status)
 
 
+@shared_task(
+    name="payments.receipt_deliver",
+    acks_late=True,
+    autoretry_for=(Exception,),
+    retry_backoff=60,  # 1, 2, 4… minutes
+    retry_backoff_max=3600,
+    max_retries=8,
+)
+def receipt_deliver_task(payment_id: int) -> None:
+    """The receipt PDF and notice to the client (idempotent: retried until it is sent)."""
+    delivery.receipt_deliver(payment_id=payment_id)
+
+
 @shared_task(name="payments.after_commit", acks_late=True)
 def payment_after_commit(payment_id: int, client_id: int) -> None:
-    """The receipt to the client, then what the payment cleared (reconnection)."""
-    delivery.receipt_deliver(payment_id=payment_id)
-    delivery.overdue_cleared(client_id=client_id)
+    """What payments recorded before the receipt and the reconnection were split queued:
+    both, each as its own task (the reconnection first)."""
+    overdue_cleared_check_task.delay(client_id)
+    receipt_deliver_task.delay(payment_id)
 
 
 @shared_task(name="payments.webhook_confirm", acks_late=True)

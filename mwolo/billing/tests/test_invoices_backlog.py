@@ -149,11 +149,13 @@ def test_one_invoice_that_cannot_be_sent_holds_back_no_other(
     assert len(sms_gateway.messages) == 1
 
 
-@pytest.mark.parametrize("as_of", ["hier", "2026-12-01", "2026-12-01T10:00:00"])
+@pytest.mark.parametrize("as_of", ["hier", "2026-12-01T10:00:00"])
 def test_a_bad_moment_is_refused(as_of, django_capture_on_commit_callbacks):
     (invoice,) = issued_undelivered()
 
-    with pytest.raises(CommandError, match="--as-of must be a date and time with its offset"):
+    with pytest.raises(
+        CommandError, match="--as-of must be a day such as 2026-12-20 or a moment with its offset"
+    ):
         call_command("deliver_invoices", "--as-of", as_of, stdout=io.StringIO())
 
     assert not Notification.objects.exists()

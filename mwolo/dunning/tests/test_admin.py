@@ -1,9 +1,11 @@
 """The dunning back office: who sees what, the pages' query counts, and staff's actions."""
 
 import datetime as dt
+import importlib
 from decimal import Decimal
 
 import pytest
+from django.apps import apps as django_apps
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
@@ -16,13 +18,18 @@ from mwolo.dunning.models import (
     Disconnection,
     DunningExemption,
     DunningPolicy,
+    DunningStep,
     PromiseToPay,
+    PublicHoliday,
     Reminder,
 )
 from mwolo.dunning.services import dunning_exemption_grant, promise_to_pay_record
 from mwolo.dunning.tests.factories import billed_site, open_episode, overdue_invoice
 from mwolo.dunning.tests.test_ladder import walk
 from mwolo.geo.tests.factories import commune
+from mwolo.metering.models import MeterCommand
+from mwolo.metering.tests.factories import installed_meter
+from mwolo.notifications.models import Notification
 
 pytestmark = pytest.mark.django_db
 
@@ -299,7 +306,7 @@ def test_an_agency_writes_its_own_policy_and_reads_the_default(client, gombe, lu
     assert client.post(pages("dunningpolicy", default)[1], {}).status_code == 403
 
     url = reverse("admin:dunning_dunningpolicy_add")
-    skipped = client.post(url, policy_form(gombe, [(1, 3, "remind", 0), (2, 10, "disconnect", 2)]))
+    skipped = client.post(url, policy_form(gombe, [(1, 3, "remind", 1), (2, 10, "disconnect", 2)]))
     assert "La coupure est la dernière étape, juste après le dernier avis." in (
         skipped.content.decode()
     )
@@ -307,7 +314,7 @@ def test_an_agency_writes_its_own_policy_and_reads_the_default(client, gombe, lu
         url,
         policy_form(
             gombe,
-            [(1, 5, "remind", 0), (2, 10, "final_notice", 2), (3, 12, "disconnect", 2)],
+            [(1, 5, "remind", 1), (2, 10, "final_notice", 2), (3, 12, "disconnect", 2)],
         ),
     )
 
@@ -318,3 +325,193 @@ def test_an_agency_writes_its_own_policy_and_reads_the_default(client, gombe, lu
         "final_notice",
         "disconnect",
     ]
+
+
+def test_a_step_less_than_a_day_after_the_previous_one_is_refused_on_its_field(client, gombe):
+    client.force_login(EmployeeFactory(role=Role.AGENCY_MANAGER, agency=gombe))
+
+    refused = client.post(
+        reverse("admin:dunning_dunningpolicy_add"),
+        policy_form(
+            gombe,
+            [(1, 5, "remind", 1), (2, 10, "final_notice", 2), (3, 10, "disconnect", 0)],
+        ),
+    )
+
+    assert refused.status_code == 200
+    [steps] = refused.context["inline_admin_formsets"]
+    assert steps.formset.errors[2] == {
+        "min_days_after_previous": [
+            "Au moins 1 jour : une facture franchit une étape par jour au plus."
+        ]
+    }
+    assert "Au moins 1 jour : une facture franchit une étape par jour au plus." in (
+        refused.content.decode()
+    )
+    assert not DunningPolicy.objects.filter(agency=gombe).exists()
+
+
+def test_steps_saved_with_a_gap_of_0_days_get_a_day():
+    migration = importlib.import_module("mwolo.dunning.migrations.0005_step_gap_at_least_one_day")
+    DunningStep.objects.filter(position__lte=2).update(min_days_after_previous=0)
+
+    migration.at_least_one_day(django_apps, None)
+
+    assert not DunningStep.objects.filter(min_days_after_previous__lt=1).exists()
+    assert DunningStep.objects.filter(min_days_after_previous=2).exists()  # others kept
+
+
+# --- Anonymous visitors --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("model", [*MODELS, "dunningpolicy", "publicholiday"])
+def test_an_anonymous_visitor_is_sent_to_the_login_page_and_sees_nothing(
+    client, gombe, residential, model
+):
+    records = dunned(gombe)
+    row = {
+        "dunningpolicy": DunningPolicy.objects.get(agency=None, site_category=""),
+        "publicholiday": PublicHoliday.objects.first(),
+    }.get(model) or records[model]
+    list_url = reverse(f"admin:dunning_{model}_changelist")
+    change_url = reverse(f"admin:dunning_{model}_change", args=[row.pk])
+
+    for url in (list_url, change_url):
+        response = client.get(url)
+        assert response.status_code == 302
+        assert response["Location"] == f"{reverse('admin:login')}?next={url}"
+
+
+def test_an_anonymous_visitor_cannot_reconnect_nor_record_anything(client, gombe, residential):
+    records = dunned(gombe)
+    episode = records["disconnection"]
+
+    posted = client.post(
+        reverse("admin:dunning_disconnection_changelist"),
+        {
+            "action": "reconnect",
+            "_selected_action": [episode.pk],
+            "confirm": "yes",
+            "reason": "Anonyme",
+        },
+    )
+    promised = client.post(
+        reverse("admin:dunning_promisetopay_add"),
+        {
+            "client": records["invoice"].client_id,
+            "promised_on": "31/12/2026",
+            "amount": "1000",
+            "reason": "Anonyme",
+        },
+    )
+
+    assert posted.status_code == promised.status_code == 302
+    assert open_episode(records["invoice"].site) == episode
+    assert not MeterCommand.objects.filter(action="connect").exists()
+    assert PromiseToPay.objects.count() == 1  # the one dunned() recorded
+
+
+# --- Query counts ----------------------------------------------------------------------------
+
+
+def page_queries(client, url: str) -> int:
+    with CaptureQueriesContext(connection) as captured:
+        assert client.get(url).status_code == 200
+    return len(captured.captured_queries)
+
+
+@pytest.mark.parametrize("model", ["promisetopay", "dunningexemption"])
+def test_promise_and_exemption_lists_cost_the_same_queries_for_one_or_many_rows(
+    client, gombe, residential, model
+):
+    client.force_login(EmployeeFactory(role=Role.AGENCY_MANAGER, agency=gombe))
+    url = reverse(f"admin:dunning_{model}_changelist")
+    dunned(gombe)
+    one = page_queries(client, url)
+
+    for _ in range(4):
+        dunned(gombe)
+    many = page_queries(client, url)
+
+    model_class = PromiseToPay if model == "promisetopay" else DunningExemption
+    assert model_class.objects.count() == 5
+    assert many == one
+
+
+def test_the_policy_list_shows_every_ladder_for_the_same_queries(client, gombe, lubumbashi):
+    client.force_login(EmployeeFactory(role=Role.ADMINISTRATOR))
+    url = reverse("admin:dunning_dunningpolicy_changelist")
+    one = page_queries(client, url)
+
+    for agency in (gombe, lubumbashi):
+        for category in ("residential", "commercial"):
+            policy = DunningPolicy.objects.create(
+                name=f"{agency.code} {category}", agency=agency, site_category=category
+            )
+            for position, (days, action) in enumerate(
+                [(5, "remind"), (10, "final_notice"), (13, "disconnect")], start=1
+            ):
+                policy.steps.create(position=position, days_after_due=days, action=action)
+    listed = client.get(url).content.decode()
+    many = page_queries(client, url)
+
+    assert DunningPolicy.objects.count() == 6
+    assert listed.count("J+5 : Rappel → J+10 : Dernier avis → J+13 : Coupure") == 4
+    assert many == one
+
+
+def test_a_disconnection_page_costs_the_same_queries_for_one_meter_or_four(
+    client, gombe, residential
+):
+    single = overdue_invoice(agency=gombe, due=DUE)
+    several = overdue_invoice(agency=gombe, due=DUE)
+    for _ in range(3):  # after billing: the invoice counted the first meter's readings
+        installed_meter(several.site)
+    walk(0, 14, due=DUE, agency_id=gombe.pk)
+    episodes = [open_episode(single.site), open_episode(several.site)]
+    assert [episode.meters.count() for episode in episodes] == [1, 4]
+    client.force_login(EmployeeFactory(role=Role.AGENCY_MANAGER, agency=gombe))
+
+    one, four = (
+        page_queries(client, reverse("admin:dunning_disconnection_change", args=[episode.pk]))
+        for episode in episodes
+    )
+
+    page = client.get(reverse("admin:dunning_disconnection_change", args=[episodes[1].pk]))
+    text = page.content.decode()
+    for row in episodes[1].meters.select_related("meter", "cut_command"):
+        assert row.meter.serial in text
+        assert row.cut_command.action == "disconnect"
+    assert text.count("<p>En attente</p>") == 4  # each meter's disconnect command, queued
+    assert four == one
+
+
+# --- Actions across agencies ---------------------------------------------------------------
+
+
+def test_the_reconnect_action_ignores_another_agencys_disconnection(
+    client, gombe, lubumbashi, residential
+):
+    mine, theirs = dunned(gombe), dunned(lubumbashi)
+    client.force_login(EmployeeFactory(role=Role.AGENCY_MANAGER, agency=gombe))
+    url = reverse("admin:dunning_disconnection_changelist")
+    chosen = {"action": "reconnect", "confirm": "yes", "reason": "Erreur de relevé"}
+
+    alone = client.post(url, {**chosen, "_selected_action": [theirs["disconnection"].pk]})
+    both = client.post(
+        url,
+        {
+            **chosen,
+            "_selected_action": [mine["disconnection"].pk, theirs["disconnection"].pk],
+        },
+    )
+
+    assert alone.status_code == both.status_code == 302
+    assert open_episode(theirs["invoice"].site) == theirs["disconnection"]
+    assert open_episode(mine["invoice"].site) is None
+    assert list(
+        MeterCommand.objects.filter(action="connect").values_list("meter__site", flat=True)
+    ) == [mine["invoice"].site_id]
+    assert not Notification.objects.filter(
+        client_id=theirs["invoice"].client_id, event="reconnection"
+    ).exists()

@@ -33,11 +33,32 @@ def test_the_command_runs_a_day_and_says_what_it_did(residential):
     assert "1 reminders" not in run("--as-of", day(3).isoformat())  # nothing twice
 
 
+def test_a_day_runs_as_beat_would_at_nine_and_a_moment_runs_at_that_moment(residential):
+    invoice = overdue_invoice()
+    for offset in range(3, 14):
+        run("--as-of", day(offset).isoformat())
+
+    # The cut-off hour is 15:00: at 16:00 the cut waits, the day run at 09:00 cuts.
+    late = run("--as-of", f"{day(14).isoformat()}T16:00:00+01:00")
+    assert "0 sites disconnected" in late
+    assert "Waiting: 1 disconnections for a working day or hour" in late
+    assert "1 sites disconnected" in run("--as-of", day(14).isoformat())
+    assert steps_taken(invoice)[-1] == (14, "disconnect")
+
+
 @pytest.mark.parametrize(
     ("arguments", "message"),
     [
-        (["--as-of", "2027-02-30"], "--as-of must be a day such as 2026-12-20, not '2027-02-30'"),
-        (["--as-of", "demain"], "--as-of must be a day such as 2026-12-20, not 'demain'"),
+        (
+            ["--as-of", "2027-02-30"],
+            "--as-of must be a day such as 2026-12-20 or a moment with its offset such as "
+            "2026-12-20T09:00:00+01:00, not '2027-02-30'",
+        ),
+        (
+            ["--as-of", "demain"],
+            "--as-of must be a day such as 2026-12-20 or a moment with its offset such as "
+            "2026-12-20T09:00:00+01:00, not 'demain'",
+        ),
         (["--as-of", "2027-02-04", "--agency", "NOPE"], "No agency has the code 'NOPE'."),
     ],
 )

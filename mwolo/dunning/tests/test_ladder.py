@@ -6,7 +6,7 @@ from decimal import Decimal
 import pytest
 
 from mwolo.billing import services as billing
-from mwolo.dunning.models import Action, Disconnection, DunningPolicy, Reminder
+from mwolo.dunning.models import Action, Disconnection, DunningPolicy, DunningStep, Reminder
 from mwolo.dunning.services import dunning_run
 from mwolo.dunning.tests.factories import (
     DUE,
@@ -91,6 +91,33 @@ def test_the_same_day_twice_sends_nothing_twice(residential):
         MeterCommand.objects.count(),
     )
     assert steps_taken(invoice) == LADDER
+
+
+def test_a_policy_of_zero_gaps_still_takes_one_step_a_day_run_as_often_as_you_like(residential):
+    # Gaps of 0 days, as a policy could be saved before they were refused: the pass itself
+    # holds each invoice to one step a day, and never cuts on the final notice's day.
+    DunningStep.objects.update(min_days_after_previous=0)
+    invoice = overdue_invoice()  # found late: Monday 22 February is D+21
+
+    for offset in (21, 22, 23, 24):
+        first = dunning_run(as_of=day(offset))
+        counts = (Notification.objects.count(), MeterCommand.objects.count())
+        for _ in range(3):
+            again = dunning_run(as_of=day(offset))
+            assert (again.reminders, again.final_notices, again.disconnections) == (0, 0, 0)
+            assert again.messages == 0
+        assert (Notification.objects.count(), MeterCommand.objects.count()) == counts
+        assert first.reminders + first.final_notices + first.disconnections == 1
+    dunning_run(as_of=day(22))  # an earlier day run again takes nothing either
+
+    assert steps_taken(invoice) == [(21, REMIND), (22, REMIND), (23, NOTICE), (24, CUT)]
+    assert len(sms(invoice, "reminder")) == 2
+    assert sms(invoice, "final_notice") == [
+        f"Mwolo Energy: DERNIER AVIS. Sans paiement de 24 940,00 CDF (facture "
+        f"{invoice.number}) avant le 25/02/2027, le courant sera coupé."
+    ]
+    assert len(sms(invoice, "disconnection")) == 1
+    assert MeterCommand.objects.filter(meter=site_meter(invoice.site)).count() == 1
 
 
 def test_a_late_start_walks_the_ladder_in_order_never_jumping_to_the_cut(residential):

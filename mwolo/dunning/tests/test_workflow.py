@@ -1,16 +1,19 @@
-"""The customer's workflow for one invoice, over the real parts: the database, the MQTT
+"""The customer's workflow for one invoice, over the real parts: the database, a Celery
+worker taking the tasks from the run's broker (Redis, or the filesystem broker), the MQTT
 broker with a simulated meter and the head-end, the operator simulator calling our webhook
 on a live server, SMTP to a local sink and SMS to the Africa's Talking fake.
 
 Invoice sent (day 0) → reminder D+3 → reminder D+7 → final notice → disconnection D+14,
 acknowledged by the meter → the client pays with Airtel Money → receipt → reconnection,
-acknowledged → invoice paid. The daily job runs as ``manage.py run_dunning --as-of``.
+acknowledged → invoice paid. The daily job runs as ``manage.py run_dunning --as-of``; every
+message, push, receipt and reconnection check after it is a task the worker runs.
 """
 
 import datetime as dt
 import io
 from collections.abc import Callable, Iterator
 from decimal import Decimal
+from email.message import EmailMessage
 from typing import TypeVar
 
 import pytest
@@ -36,6 +39,7 @@ from mwolo.metering.tests.test_headend_scenarios import (
     fleet_for,
     running_headend,
 )
+from mwolo.notifications.models import Notification
 from mwolo.payments import services as payments
 from mwolo.payments.models import Payment
 
@@ -74,6 +78,13 @@ def waiting(check: Callable[[], T], what: str) -> T:
     return found[-1]
 
 
+def text(message: EmailMessage) -> str:
+    """The plain text an email reader shows (SMTP carries lines ended by CRLF)."""
+    body = message.get_body(preferencelist=("plain",))
+    assert body is not None
+    return str(body.get_content()).replace("\r\n", "\n")
+
+
 def test_one_invoice_from_issue_to_disconnection_payment_and_reconnection(
     platform,
     mqtt_broker,
@@ -81,16 +92,20 @@ def test_one_invoice_from_issue_to_disconnection_payment_and_reconnection(
     smtp_sink,
     sms_gateway,
     residential,
+    task_worker,
 ):
     portal_user = UserFactory()
     portal_user.groups.add(Group.objects.get(name=ROLE_GROUP_NAMES[Role.CLIENT]))
     site = billed_site(email=EMAIL, preferred_channel="email", phone=PHONE, user=portal_user)
     meter = site_meter(site)
+    phone = site.agency.phone.as_international
+    name = site.client.display_name
 
-    def emails() -> list[str]:
+    def emails() -> dict[str, str]:
         # Django folds a long encoded subject onto a line of its own; mail readers (and
-        # this strip) drop the whitespace of the fold.
-        return [str(message["Subject"]).strip() for message in smtp_sink.messages()]
+        # this strip) drop the whitespace of the fold. Delivered by the worker: in the
+        # order it took them, so found by subject.
+        return {str(message["Subject"]).strip(): text(message) for message in smtp_sink.messages()}
 
     def sms() -> list[str]:
         return [message.message for message in sms_gateway.messages if message.to == PHONE]
@@ -104,6 +119,8 @@ def test_one_invoice_from_issue_to_disconnection_payment_and_reconnection(
         [invoice_email] = smtp_sink.messages()
         assert invoice_email["To"] == EMAIL
         assert invoice_email["Subject"] == f"Votre facture {invoice.number} – Mwolo Energy"
+        assert "Montant à payer : 24 940,00 CDF" in text(invoice_email)
+        assert f"À payer avant le : {due:%d/%m/%Y}" in text(invoice_email)
         [pdf] = invoice_email.iter_attachments()
         pdf_text = PdfReader(io.BytesIO(pdf.get_content())).pages[0].extract_text()
         assert invoice.number in pdf_text
@@ -127,6 +144,7 @@ def test_one_invoice_from_issue_to_disconnection_payment_and_reconnection(
             "disconnect",
         ]
         assert [days for days, _action in taken] == [3, 7, 12, (cut_on - due).days]
+        notice_on = due + dt.timedelta(days=12)
 
         # The meter acknowledged the cut: the relay is off, on the meter and on our side.
         episode = Disconnection.objects.get(site=site, closed_at=None)
@@ -136,22 +154,53 @@ def test_one_invoice_from_issue_to_disconnection_payment_and_reconnection(
         assert site_meter(site).relay_reported == Relay.OFF
 
         # The client read each step by email; the final notice and the cut also by SMS.
-        waiting(lambda: len(emails()) == 5 and len(sms()) == 3, "the ladder's messages")
-        assert emails()[1:] == [
-            f"Rappel : facture {invoice.number} impayée",
-            f"Rappel : facture {invoice.number} impayée",
+        waiting(lambda: len(emails()) == 4 and len(sms()) == 3, "the ladder's messages")
+        ladder = emails()
+        reminders = f"Rappel : facture {invoice.number} impayée"
+        assert set(ladder) == {
+            f"Votre facture {invoice.number} – Mwolo Energy",
+            reminders,
             f"Dernier avis avant coupure – facture {invoice.number}",
             f"Fourniture suspendue – site {site.reference}",
+        }
+        reminder_emails = [
+            text(message)
+            for message in smtp_sink.messages()
+            if str(message["Subject"]).strip() == reminders
         ]
-        final_notice, cut_notice = sms()[1:]
-        assert final_notice == (
+        assert sorted(reminder_emails) == sorted(
+            f"Bonjour {name},\n\nSauf erreur de notre part, votre facture "
+            f"{invoice.number} de 24 940,00 CDF, échue le {due:%d/%m/%Y}, n'est pas encore "
+            f"payée ({days} jours de retard).\n\nMerci de la régler dès que possible pour "
+            "éviter une suspension de la fourniture d'électricité. Si vous avez déjà payé, ne "
+            "tenez pas compte de ce message.\n\n"
+            f"Numéro client : {site.client.number}\n\nL'équipe Mwolo Energy\n"
+            f"{site.agency.name} · {phone}\n"
+            for days in (3, 7)
+        )
+        final_notice_email = ladder[f"Dernier avis avant coupure – facture {invoice.number}"]
+        assert (
+            f"votre facture {invoice.number} de 24 940,00 CDF reste impayée" in final_notice_email
+        )
+        assert (
+            f"Sans paiement avant le {cut_on:%d/%m/%Y}, la fourniture d'électricité de votre "
+            "site sera suspendue." in final_notice_email
+        )
+        cut_email = ladder[f"Fourniture suspendue – site {site.reference}"]
+        assert (
+            f"la fourniture d'électricité de votre site {site.reference} a été suspendue. "
+            "Montant dû : 24 940,00 CDF." in cut_email
+        )
+        assert "Le courant sera rétabli automatiquement dès réception de votre paiement." in (
+            cut_email
+        )
+        assert sms()[1:] == [
             f"Mwolo Energy: DERNIER AVIS. Sans paiement de 24 940,00 CDF (facture "
-            f"{invoice.number}) avant le {cut_on:%d/%m/%Y}, le courant sera coupé."
-        )
-        assert cut_notice.startswith(
+            f"{invoice.number}) avant le {cut_on:%d/%m/%Y}, le courant sera coupé.",
             f"Mwolo Energy: le courant du site {site.reference} est coupé pour un impayé de "
-            "24 940,00 CDF. Il sera rétabli dès le paiement. Info: +243"
-        )
+            f"24 940,00 CDF. Il sera rétabli dès le paiement. Info: {phone}",
+        ]
+        assert notice_on < cut_on  # the notice came days before the cut, not with it
 
         # From the portal, the client pays the whole invoice with Airtel Money.
         intent = payments.payment_intent_create(
@@ -184,20 +233,35 @@ def test_one_invoice_from_issue_to_disconnection_payment_and_reconnection(
         assert site_meter(site).relay_reported == Relay.ON
 
         # The receipt (its PDF attached) and the reconnection reach the client.
-        waiting(lambda: len(emails()) == 7, "the receipt and the reconnection")
-        assert emails()[5:] == [
-            f"Paiement enregistré – reçu {payment.receipt_number}",
-            f"Fourniture rétablie – site {site.reference}",
+        receipt_subject = f"Paiement enregistré – reçu {payment.receipt_number}"
+        back_subject = f"Fourniture rétablie – site {site.reference}"
+        waiting(lambda: {receipt_subject, back_subject} <= set(emails()), "receipt, reconnection")
+        assert len(smtp_sink.messages()) == 7
+        receipt_email = emails()[receipt_subject]
+        assert "Montant : 24 940,00 CDF" in receipt_email
+        assert f"Reçu n° : {payment.receipt_number}" in receipt_email
+        assert "Moyen de paiement : Airtel Money" in receipt_email
+        assert "Reste à payer : 0,00 CDF" in receipt_email
+        assert emails()[back_subject] == (
+            f"Bonjour {name},\n\nMerci pour votre paiement. La fourniture "
+            f"d'électricité de votre site {site.reference} est rétablie.\n\n"
+            "Si le courant n'est pas revenu d'ici une heure, appelez votre agence au "
+            f"{phone}.\n\nNuméro client : {site.client.number}\n\n"
+            f"L'équipe Mwolo Energy\n{site.agency.name} · {phone}\n"
+        )
+        [receipt_message] = [
+            message
+            for message in smtp_sink.messages()
+            if str(message["Subject"]).strip() == receipt_subject
         ]
-        [receipt_pdf] = smtp_sink.messages()[5].iter_attachments()
+        [receipt_pdf] = receipt_message.iter_attachments()
         receipt_text = PdfReader(io.BytesIO(receipt_pdf.get_content())).pages[0].extract_text()
         assert payment.receipt_number in receipt_text
         assert invoice.number in receipt_text
 
-        # The next days' passes have nothing left to do for this client (their messages
-        # would be delivered before the command returns).
+        # The next days' passes have nothing left to do for this client.
         for offset in (1, 2):
             assert "0 messages queued" in run_dunning(cut_on + dt.timedelta(days=offset))
-        assert len(emails()) == 7
+        assert Notification.objects.filter(client=site.client).count() == 10
         assert len(sms()) == 3
         assert len(steps_taken(invoice)) == 4

@@ -1,18 +1,10 @@
-import datetime as dt
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from mwolo.agencies.models import Agency
-from mwolo.core import clock
+from mwolo.core.management.as_of import EXAMPLE, EXAMPLE_DAY, as_of_day
 from mwolo.dunning.services import dunning_run
-
-
-def _day(value: str) -> dt.date:
-    try:
-        return dt.date.fromisoformat(value)
-    except ValueError as error:
-        raise CommandError(f"--as-of must be a day such as 2026-12-20, not {value!r}") from error
 
 
 class Command(BaseCommand):
@@ -24,12 +16,17 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument(
-            "--as-of", help="the day of the pass, e.g. 2026-12-20 (default: today in Kinshasa)"
+            "--as-of",
+            help=(
+                f"the day of the pass, e.g. {EXAMPLE_DAY}: as beat would have run it, at 09:00 "
+                f"(today: now); or a moment with its offset, e.g. {EXAMPLE}, to run it then "
+                "(default: today in Kinshasa)"
+            ),
         )
         parser.add_argument("--agency", help="an agency code (default: every agency)")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        as_of = _day(options["as_of"]) if options["as_of"] else clock.today("Africa/Kinshasa")
+        as_of, moment = as_of_day(options["as_of"])
         agency_id = None
         if options["agency"]:
             agency_id = (
@@ -37,7 +34,7 @@ class Command(BaseCommand):
             )
             if agency_id is None:
                 raise CommandError(f"No agency has the code {options['agency']!r}.")
-        report = dunning_run(as_of=as_of, agency_id=agency_id)
+        report = dunning_run(as_of=as_of, agency_id=agency_id, now=moment)
         self.stdout.write(
             f"Dunning of {as_of.isoformat()}: {report.invoices} overdue invoices; "
             f"{report.reminders} reminders, {report.final_notices} final notices, "
