@@ -45,10 +45,10 @@ def public_tariff(db):
 
 
 def _pools_reset(app: Any) -> None:
-    """Forget the app's connection and producer pools and its router, so that the next task
-    is published to the broker and queue configured now (what Celery itself does after a fork). Not closed: kombu
-    keeps one pool per broker for the whole process, and the broker configured before
-    (the run's Redis, say) gets its own back."""
+    """Forget the app's connection and producer pools and its router, so that the next
+    task is published to the broker and queue configured now (what Celery itself does
+    after a fork). Not closed: kombu keeps one pool per broker for the whole process, and
+    the broker configured before (the run's Redis, say) gets its own back."""
     app._pool = None
     app.amqp._producer_pool = None
     # The router too, built from task_routes at its first use.
