@@ -24,6 +24,7 @@ import random
 import time
 from decimal import Decimal
 
+from bench._broker import private_task_queue
 from bench.harness import bench_database, emit, emit_comparison
 
 READ_EVERY_DAYS = 5
@@ -166,13 +167,11 @@ def billing_rate(period: dt.date, n: int, *, workers: int, two_step: bool) -> fl
 
 def main() -> None:
     args = arguments()
-    with bench_database() as database:
-        from django.conf import settings
-
+    # Issuing queues the PDFs and notices for the workers, as in production: into a task
+    # queue of the bench's own (none runs), never the developer's broker.
+    with bench_database() as database, private_task_queue():
         from mwolo.billing.models import Invoice
 
-        # Issuing queues the PDFs and notices for the workers; none runs in this process.
-        settings.CELERY_TASK_ALWAYS_EAGER = False
         build(args.n)
         rates = {
             # September: the meters were installed on its first morning (a shorter month).

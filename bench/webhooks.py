@@ -44,6 +44,7 @@ from bench.harness import bench_database, emit, emit_comparison
 
 ROOT = Path(__file__).resolve().parent.parent
 DUPLICATES = 0.2
+KEY_PREFIX = f"mwolo-bench-{os.getpid()}:"  # the bench's keys on the run's Redis
 # Payments settled before the clock starts, so that each worker has made its first
 # payment (imports, the task queue's set-up) as a server that has run a while has.
 WARM_UP = 20
@@ -102,6 +103,16 @@ def wait_until_up(url: str, process: subprocess.Popen, log: Path) -> None:
             pass
         time.sleep(0.1)
     raise RuntimeError("gunicorn did not answer")
+
+
+def redis_keys_delete(url: str, prefix: str) -> None:
+    """The bench's queues on the run's Redis (the receipts nobody read), if it used one."""
+    if url.startswith(("redis://", "rediss://")):
+        import redis
+
+        client = redis.Redis.from_url(url)
+        for key in client.scan_iter(match=f"{prefix}*"):
+            client.delete(key)
 
 
 def wait_for_payments(count: int, worker: subprocess.Popen) -> None:
@@ -208,7 +219,7 @@ def main() -> None:
                 # The run's broker (Redis when CELERY_BROKER_URL names it), under a key
                 # prefix of this run's own; else files in the throw-away folder.
                 "CELERY_BROKER_URL": os.environ.get("CELERY_BROKER_URL", "filesystem://"),
-                "CELERY_KEY_PREFIX": f"mwolo-bench-{os.getpid()}:",
+                "CELERY_KEY_PREFIX": KEY_PREFIX,
                 "MOBILE_MONEY_SIMULATOR_URL": sandbox.url,
                 # As in production: connections kept between requests, no line per request.
                 "DATABASE_CONN_MAX_AGE": "60",
@@ -270,6 +281,7 @@ def main() -> None:
             sandbox.stop()
             if var_dir is not None:  # gunicorn's broker (thousands of tasks), log, cache
                 shutil.rmtree(var_dir, ignore_errors=True)
+            redis_keys_delete(os.environ.get("CELERY_BROKER_URL", ""), KEY_PREFIX)
 
         payments = Payment.objects.count()
         if payments != distinct or any(status != 200 for status in statuses):
