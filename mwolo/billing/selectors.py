@@ -1,4 +1,5 @@
-"""Reads of billing: the tariff of a day, exchange rates, balances and statements."""
+"""Reads of billing: the tariff of a day, exchange rates, balances, statements, and what
+an invoice's status follows from."""
 
 import datetime as dt
 from collections import defaultdict
@@ -9,7 +10,7 @@ from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from django.core.exceptions import ValidationError
-from django.db.models import QuerySet, Sum
+from django.db.models import Q, QuerySet, Sum
 from django.utils.translation import gettext as _
 
 from mwolo.core import clock
@@ -90,6 +91,49 @@ def invoices_open_amounts(*, invoice_ids: Iterable[int]) -> dict[int, Decimal]:
     return {
         invoice_id: total - settled[invoice_id]
         for invoice_id, total in Invoice.objects.filter(pk__in=ids).values_list("pk", "total")
+    }
+
+
+def invoice_status(*, total: Decimal, credited: Decimal, paid: Decimal) -> str:
+    """The status of an issued invoice from what was taken off it: the one rule.
+
+    ``credited`` is the sum of its credit notes, ``paid`` what payments (less their
+    reversals) put on it. Credit notes that took back all of it cancel it; otherwise it
+    is paid once the payments cover what the credit notes left, partially paid once
+    something was paid, and issued before that (a credit note alone pays nothing).
+    """
+    if credited > 0 and credited >= total:
+        return Invoice.Status.CANCELLED
+    owed = total - credited
+    if paid >= owed:
+        return Invoice.Status.PAID
+    if paid > 0:
+        return Invoice.Status.PARTIALLY_PAID
+    return Invoice.Status.ISSUED
+
+
+def invoices_statuses(*, invoice_ids: Iterable[int]) -> dict[int, str]:
+    """The status each issued invoice among ``invoice_ids`` should have (``invoice_status``)
+    from its account entries; drafts are left out. Two queries."""
+    ids = list(invoice_ids)
+    credit_note = Q(kind=AccountEntry.Kind.CREDIT_NOTE)
+    taken = {
+        invoice_id: (-(credited or Decimal(0)), -(paid or Decimal(0)))
+        for invoice_id, credited, paid in AccountEntry.objects.filter(invoice_id__in=ids)
+        .exclude(kind=AccountEntry.Kind.INVOICE)
+        .order_by()
+        .values("invoice_id")
+        .annotate(
+            credited=Sum("amount", filter=credit_note), paid=Sum("amount", filter=~credit_note)
+        )
+        .values_list("invoice_id", "credited", "paid")
+    }
+    return {
+        pk: invoice_status(total=total, credited=credited, paid=paid)
+        for pk, total in Invoice.objects.filter(pk__in=ids)
+        .exclude(status=Invoice.Status.DRAFT)
+        .values_list("pk", "total")
+        for credited, paid in [taken.get(pk, (Decimal(0), Decimal(0)))]
     }
 
 
