@@ -35,7 +35,7 @@ from .models import (
     TariffBand,
 )
 from .pricing import Band
-from .selectors import invoices_open_amounts, invoices_visible
+from .selectors import invoices_open_amounts, invoices_visible, invoices_with_overdue
 
 
 def _money(amount: Decimal, currency: str) -> str:
@@ -418,6 +418,22 @@ class HasAnomaliesFilter(admin.SimpleListFilter):
         return queryset
 
 
+class OverdueFilter(admin.SimpleListFilter):
+    """Open invoices past their due date (``selectors.invoices_with_overdue``)."""
+
+    title = _("overdue")
+    parameter_name = "overdue"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, Any]]:
+        return [("yes", _("Yes")), ("no", _("No"))]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+        # ``overdue`` is the admin queryset's annotation, not a field of the model.
+        if self.value() in ("yes", "no"):
+            return queryset.filter(overdue=self.value() == "yes")
+        return queryset
+
+
 def _anomaly_labels(invoice: Invoice) -> str:
     return "; ".join(str(Anomaly(code).label) for code in invoice.anomalies)
 
@@ -425,7 +441,9 @@ def _anomaly_labels(invoice: Invoice) -> str:
 @admin.register(Invoice)
 class InvoiceAdmin(ReadOnlyAdmin):
     def get_queryset(self, request: HttpRequest) -> QuerySet[Invoice]:
-        return invoices_visible(request.user).select_related("client", "site")
+        return invoices_with_overdue(invoices_visible(request.user)).select_related(
+            "client", "site"
+        )
 
     list_display = [
         "label",
@@ -435,11 +453,13 @@ class InvoiceAdmin(ReadOnlyAdmin):
         "status",
         "amount",
         "due_date",
+        "overdue",
         "review_state",
     ]
     list_display_links = ["label"]
     list_filter = [
         "status",
+        OverdueFilter,
         HasAnomaliesFilter,
         "estimated",
         "currency",
@@ -492,7 +512,10 @@ class InvoiceAdmin(ReadOnlyAdmin):
             {"fields": ["anomaly_list", "reviewed_by", "reviewed_at", "review_note"]},
         ),
         (_("Amounts"), {"fields": ["tariff", "subtotal_amount", "vat", "amount", "open_amount"]}),
-        (_("Issue"), {"fields": ["issue_date", "due_date", "issued_at", "issued_by"]}),
+        (
+            _("Issue"),
+            {"fields": ["issue_date", "due_date", "overdue", "issued_at", "issued_by"]},
+        ),
     ]
     readonly_fields = [str(field) for _name, options in fieldsets for field in options["fields"]]
 
@@ -519,6 +542,12 @@ class InvoiceAdmin(ReadOnlyAdmin):
     @admin.display(description=_("VAT"))
     def vat(self, invoice: Invoice) -> str:
         return _money(invoice.vat_amount, invoice.currency)
+
+    @admin.display(description=_("overdue"), ordering="overdue")
+    def overdue(self, invoice: Any) -> SafeString | None:
+        if not invoice.overdue:
+            return None  # shown as the admin's empty value
+        return format_html('<span class="badge text-bg-danger">{}</span>', _("Overdue"))
 
     @admin.display(description=_("anomalies"))
     def review_state(self, invoice: Invoice) -> SafeString | None:

@@ -16,6 +16,7 @@ from drf_spectacular.utils import (
     OpenApiParameter,
     OpenApiResponse,
     extend_schema,
+    extend_schema_field,
     extend_schema_view,
 )
 from rest_framework import mixins, permissions, serializers, status, viewsets
@@ -96,6 +97,10 @@ class InvoiceSerializer(serializers.ModelSerializer):
     client_name = serializers.CharField(source="client.display_name", read_only=True)
     site_reference = serializers.CharField(source="site.reference", read_only=True)
     meter_serial = serializers.CharField(source="meter.serial", read_only=True, default=None)
+    overdue = serializers.BooleanField(
+        read_only=True,
+        help_text=_("Issued or partially paid, and due before today in the agency's time zone."),
+    )
 
     class Meta:
         model = Invoice
@@ -128,14 +133,27 @@ class InvoiceSerializer(serializers.ModelSerializer):
             "total",
             "issue_date",
             "due_date",
+            "overdue",
             "lines",
         ]
         read_only_fields = fields
 
 
+@extend_schema_field(OpenApiTypes.BOOL)
+class _TrueOrFalseFilter(filters.TypedChoiceFilter):
+    """``true`` or ``false``; anything else is a 400, not a filter silently ignored."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("choices", [("true", "true"), ("false", "false")])
+        kwargs.setdefault("coerce", lambda value: value == "true")
+        super().__init__(**kwargs)
+
+
 class InvoiceFilter(filters.FilterSet):
     client = filters.NumberFilter(field_name="client_id")
     site = filters.NumberFilter(field_name="site_id")
+    # On the queryset's annotation (``selectors.invoices_with_overdue``).
+    overdue = _TrueOrFalseFilter(field_name="overdue", label=_("overdue"))
 
     class Meta:
         model = Invoice
@@ -186,10 +204,14 @@ class InvoiceViewSet(
 
     def get_queryset(self) -> Any:
         return (
-            selectors.invoices_visible(self.request.user)
+            selectors.invoices_with_overdue(selectors.invoices_visible(self.request.user))
             .select_related("client", "site", "meter")
             .prefetch_related("lines")
         )
+
+    def _read(self, invoice_id: int) -> Response:
+        """The invoice as the list shows it (with ``overdue``), after a step changed it."""
+        return Response(InvoiceSerializer(self.get_queryset().get(pk=invoice_id)).data)
 
     def get_serializer_class(self) -> type[serializers.BaseSerializer]:
         return {"review": ReviewSerializer, "credit": CreditSerializer}.get(
@@ -233,7 +255,7 @@ class InvoiceViewSet(
         invoice = services.invoice_review(
             invoice_id=pk, actor=_user(request), note=serializer.validated_data["note"]
         )
-        return Response(InvoiceSerializer(invoice).data)
+        return self._read(invoice.pk)
 
     @extend_schema(
         summary=_("Issue a draft: it gets its number and due date"),
@@ -243,7 +265,7 @@ class InvoiceViewSet(
     @action(detail=True, methods=["post"])
     def issue(self, request: Request, pk: int) -> Response:
         invoice = services.invoice_issue(invoice_id=pk, actor=_user(request))
-        return Response(InvoiceSerializer(invoice).data)
+        return self._read(invoice.pk)
 
     @extend_schema(
         summary=_("Issue a credit note on the invoice"),

@@ -1,22 +1,25 @@
 """Reads of billing: the tariff of a day, exchange rates, balances, statements, and what
-an invoice's status follows from."""
+an invoice's status and overdue flag follow from."""
 
 import datetime as dt
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
+from functools import reduce
+from operator import or_
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from django.core.exceptions import ValidationError
-from django.db.models import Q, QuerySet, Sum
+from django.db.models import BooleanField, ExpressionWrapper, Q, QuerySet, Sum
 from django.utils.translation import gettext as _
 
 from mwolo.core import clock
 from mwolo.core.exceptions import ApplicationError
 from mwolo.core.permissions import visible_to
 from mwolo.crm.models import Client
+from mwolo.geo.models import TimeZone
 
 from .models import AccountEntry, Currency, ExchangeRate, Invoice, Tariff
 from .pricing import Band
@@ -135,6 +138,42 @@ def invoices_statuses(*, invoice_ids: Iterable[int]) -> dict[int, str]:
         .values_list("pk", "total")
         for credited, paid in [taken.get(pk, (Decimal(0), Decimal(0)))]
     }
+
+
+def invoices_overdue_condition(*, at: dt.datetime | None = None) -> Q:
+    """Overdue invoices: open (issued or partially paid) and due before the day it is at
+    ``at`` (now by default) in their agency's time zone.
+
+    The one definition, for filters and annotations (``invoices_with_overdue``). Except for
+    the hour a day when Lubumbashi is a day ahead of Kinshasa, every zone has the same day
+    and the condition needs no join to the agency's province.
+    """
+    moment = at or clock.now()
+    zones_by_day: dict[dt.date, list[str]] = defaultdict(list)
+    for zone in TimeZone.values:
+        zones_by_day[moment.astimezone(ZoneInfo(zone)).date()].append(zone)
+    if len(zones_by_day) == 1:
+        (today,) = zones_by_day
+        due = Q(due_date__lt=today)
+    else:
+        due = reduce(
+            or_,
+            (
+                Q(agency__province__time_zone__in=zones, due_date__lt=today)
+                for today, zones in zones_by_day.items()
+            ),
+        )
+    return Q(status__in=Invoice.OPEN) & due
+
+
+def invoices_with_overdue(
+    invoices: QuerySet[Invoice], *, at: dt.datetime | None = None
+) -> QuerySet[Invoice]:
+    """``invoices`` with ``overdue`` (a boolean, ``invoices_overdue_condition``) on each:
+    computed by the database in the same query, to filter, sort and show."""
+    return invoices.annotate(
+        overdue=ExpressionWrapper(invoices_overdue_condition(at=at), output_field=BooleanField())
+    )
 
 
 @dataclass(frozen=True)

@@ -254,6 +254,27 @@ def test_the_invoice_filters_narrow_the_list(
     assert list(listed.context["cl"].result_list) == [mine[shown]]
 
 
+def test_overdue_invoices_are_marked_and_filtered(client, manager, gombe, residential):
+    mine = billed_month(gombe)
+    late = read_site(gombe)
+    services.invoices_draft(period=OCTOBER, site_ids=[late.pk])
+    late = services.invoice_issue(invoice_id=Invoice.objects.get(site=late).pk, actor=None)
+    yesterday = clock.today("Africa/Kinshasa") - dt.timedelta(days=1)
+    Invoice.objects.filter(pk=late.pk).update(due_date=yesterday)
+    client.force_login(manager)
+
+    listed = client.get(INVOICES)
+    overdue = client.get(INVOICES, {"overdue": "yes"})
+    on_time = client.get(INVOICES, {"overdue": "no"})
+
+    rows = {row.pk: row for row in listed.context["cl"].result_list}
+    assert [pk for pk, row in rows.items() if row.overdue] == [late.pk]
+    assert listed.content.decode().count("badge text-bg-danger") == 1
+    assert "En retard" in listed.content.decode()
+    assert list(overdue.context["cl"].result_list) == [late]
+    assert set(on_time.context["cl"].result_list) == {mine["invoice"], mine["draft"]}
+
+
 # --- Lists read a fixed number of queries --------------------------------------------------
 
 

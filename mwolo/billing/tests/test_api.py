@@ -1,5 +1,6 @@
 """Billing over the API: who sees which invoices, the steps of an invoice, bad input."""
 
+import datetime as dt
 from decimal import Decimal
 
 import pytest
@@ -10,11 +11,15 @@ from rest_framework.test import APIClient
 
 from mwolo.accounts.tests.factories import AdministratorFactory, EmployeeFactory, UserFactory
 from mwolo.agencies.tests.factories import AgencyFactory
-from mwolo.billing import services
+from mwolo.billing import selectors, services
 from mwolo.billing.models import AccountEntry, BillingRun, CreditNote, Invoice
 from mwolo.billing.tests.factories import OCTOBER, local, metered_site, tariff
+from mwolo.core import clock
 from mwolo.core.permissions import ROLE_GROUP_NAMES, Role
 from mwolo.geo.tests.factories import commune
+from mwolo.payments import services as payments
+
+D = Decimal
 
 pytestmark = pytest.mark.django_db
 
@@ -129,6 +134,73 @@ def test_the_invoice_list_reads_a_fixed_number_of_queries(world):
     sites = [metered_site(agency=world["gombe"], readings=READINGS) for _ in range(5)]
     services.invoices_draft(period=OCTOBER, site_ids=[s.pk for s in sites])
     assert count() == few
+
+
+# --- Overdue ------------------------------------------------------------------------------
+
+
+def due_on(invoice, day):
+    Invoice.objects.filter(pk=invoice.pk).update(due_date=day)
+
+
+def test_an_unpaid_invoice_due_yesterday_is_overdue_and_filtered_as_such(world):
+    today = clock.today("Africa/Kinshasa")  # Gombe's day
+    due_on(world["own"], today - dt.timedelta(days=1))
+    due_on(world["neighbour"], today)
+    paid = metered_site(agency=world["gombe"], readings=READINGS)
+    services.invoices_draft(period=OCTOBER, site_ids=[paid.pk])
+    paid = services.invoice_issue(invoice_id=Invoice.objects.get(site=paid).pk, actor=None)
+    due_on(paid, today - dt.timedelta(days=1))
+    cashier = EmployeeFactory(role=Role.CASHIER, agency=world["gombe"])
+    payments.cash_session_open(
+        cashier=cashier, agency_id=world["gombe"].pk, opening_cdf=D(0), opening_usd=D(0)
+    )
+    payments.payment_record_cash(
+        cashier=cashier, client_id=paid.client_id, amount=D(24940), currency="CDF"
+    )
+    api = login("billing_agent", world)
+
+    listed = {row["id"]: row["overdue"] for row in api.get(INVOICES).json()["results"]}
+    overdue = api.get(INVOICES, {"overdue": "true"}).json()["results"]
+    not_overdue = api.get(INVOICES, {"overdue": "false"}).json()["results"]
+
+    assert listed == {
+        world["own"].pk: True,
+        world["neighbour"].pk: False,  # due today
+        paid.pk: False,  # due yesterday, but paid
+        world["draft"].pk: False,
+    }
+    assert [row["number"] for row in overdue] == [world["own"].number]
+    assert {row["id"] for row in not_overdue} == {world["neighbour"].pk, paid.pk, world["draft"].pk}
+    assert api.get(f"{INVOICES}{world['own'].pk}/").json()["overdue"] is True
+    refused = api.get(INVOICES, {"overdue": "peut-être"})
+    assert refused.status_code == 400
+    assert "peut-être" in refused.json()["overdue"][0], refused.json()
+    # The client sees it on their own invoice too.
+    mine = login("client", world).get(INVOICES, {"overdue": "true"}).json()["results"]
+    assert [row["id"] for row in mine] == [world["own"].pk]
+
+
+def test_the_agencys_time_zone_decides_when_an_invoice_falls_overdue(world):
+    # Kinshasa is UTC+1, Lubumbashi UTC+2: at 22:30 UTC it is already the next day in the east.
+    due_day = dt.date(2026, 11, 15)
+    for name in ("own", "other"):
+        due_on(world[name], due_day)
+    own, other = world["own"].pk, world["other"].pk
+
+    def overdue_at(utc_time):
+        at = dt.datetime.fromisoformat(f"2026-11-15T{utc_time}+00:00")
+        invoices = selectors.invoices_with_overdue(Invoice.objects.all(), at=at)
+        return set(invoices.filter(overdue=True).values_list("pk", flat=True))
+
+    assert overdue_at("21:30") == set()  # 22:30 in Kinshasa, 23:30 in Lubumbashi
+    assert overdue_at("22:30") == {other}  # 23:30 in Kinshasa, 00:30 on the 16th in Lubumbashi
+    assert overdue_at("23:30") == {own, other}
+    assert overdue_at("23:30") == set(
+        Invoice.objects.filter(
+            selectors.invoices_overdue_condition(at=dt.datetime(2026, 11, 16, 0, 30, tzinfo=dt.UTC))
+        ).values_list("pk", flat=True)
+    )
 
 
 @pytest.mark.parametrize(
