@@ -22,7 +22,7 @@ from mwolo.core.admin import ReadOnlyAdmin, ScopedModelAdmin, acting_user
 from mwolo.core.exceptions import ApplicationError
 from mwolo.core.permissions import sees_all_agencies
 
-from . import services
+from . import delivery, services
 from .models import (
     AccountEntry,
     Anomaly,
@@ -344,6 +344,48 @@ def _refusal(error: Exception) -> str:
     return str(getattr(error, "message", error))
 
 
+def _regenerate(
+    model_admin: admin.ModelAdmin,
+    request: HttpRequest,
+    queryset: QuerySet,
+    regenerate: Any,
+) -> TemplateResponse | None:
+    """Draw the selected documents' PDFs again, once the person confirmed on the shared
+    confirmation page what that does (and does not: the amounts are those of the issue)."""
+    form = forms.Form(request.POST if "confirm" in request.POST else None)
+    if not form.is_valid():
+        documents = list(queryset.select_related("client"))
+        return TemplateResponse(
+            request,
+            "admin/billing/regenerate_confirmation.html",
+            {
+                **model_admin.admin_site.each_context(request),
+                "title": _("Regenerate the PDFs"),
+                "opts": model_admin.model._meta,
+                "documents": documents,
+                "selected_ids": [document.pk for document in documents],
+                "form": form,
+                "action": request.POST.get("action"),
+                "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+            },
+        )
+    actor = acting_user(request)
+    done = 0
+    for document in queryset:
+        try:
+            regenerate(document.pk, actor)
+            done += 1
+        except (ApplicationError, PermissionDenied) as error:
+            model_admin.message_user(request, f"{document}: {_refusal(error)}", messages.ERROR)
+    if done:
+        model_admin.message_user(
+            request,
+            ngettext("%d PDF regenerated.", "%d PDFs regenerated.", done) % done,
+            messages.SUCCESS,
+        )
+    return None
+
+
 # --- Invoices ------------------------------------------------------------------------------
 
 
@@ -475,7 +517,13 @@ class InvoiceAdmin(ReadOnlyAdmin):
         "site__reference",
     ]
     inlines = [InvoiceLineInline]
-    actions = ["review_invoices", "issue_invoices", "redraft_invoices", "credit_invoices"]
+    actions = [
+        "review_invoices",
+        "issue_invoices",
+        "redraft_invoices",
+        "credit_invoices",
+        "regenerate_pdfs",
+    ]
     fieldsets = [
         (
             None,
@@ -732,6 +780,15 @@ class InvoiceAdmin(ReadOnlyAdmin):
             )
         return None
 
+    @admin.action(description=_("Regenerate the PDF"), permissions=["issue"])
+    def regenerate_pdfs(self, request: HttpRequest, queryset: QuerySet[Invoice]) -> Any:
+        return _regenerate(
+            self,
+            request,
+            queryset,
+            lambda pk, actor: delivery.invoice_pdf_regenerate(invoice_id=pk, actor=actor),
+        )
+
     def has_review_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm("billing.review_invoice")
 
@@ -767,10 +824,23 @@ class CreditNoteAdmin(ReadOnlyAdmin):
         "pdf_link",
     ]
     fields = list(readonly_fields)
+    actions = ["regenerate_pdfs"]
 
     @admin.display(description=_("total"), ordering="total")
     def amount(self, note: CreditNote) -> str:
         return _money(note.total, note.currency)
+
+    @admin.action(description=_("Regenerate the PDF"), permissions=["credit"])
+    def regenerate_pdfs(self, request: HttpRequest, queryset: QuerySet[CreditNote]) -> Any:
+        return _regenerate(
+            self,
+            request,
+            queryset,
+            lambda pk, actor: delivery.credit_note_pdf_regenerate(credit_note_id=pk, actor=actor),
+        )
+
+    def has_credit_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("billing.add_creditnote")
 
     @admin.display(description=_("total before VAT"))
     def subtotal_amount(self, note: CreditNote) -> str:

@@ -160,6 +160,27 @@ class InvoiceFilter(filters.FilterSet):
         fields = ["client", "site", "agency", "status", "period", "currency", "estimated"]
 
 
+class PdfQuerySerializer(serializers.Serializer):
+    regenerate = serializers.BooleanField(required=False, default=False)
+
+
+_REGENERATE = OpenApiParameter(
+    "regenerate",
+    OpenApiTypes.BOOL,
+    description=_(
+        "Draw the PDF again from the records and store it in place of the old one (staff "
+        "who issue these documents only; the amounts are those of the issue)."
+    ),
+)
+
+
+def _pdf_query(request: Request) -> bool:
+    """Whether the PDF is to be drawn again (``?regenerate=true``); a bad value is a 400."""
+    query = PdfQuerySerializer(data=request.query_params)
+    query.is_valid(raise_exception=True)
+    return bool(query.validated_data["regenerate"])
+
+
 class ReviewSerializer(serializers.Serializer):
     note = serializers.CharField(max_length=300, help_text=_("What you checked."))
 
@@ -231,14 +252,18 @@ class InvoiceViewSet(
 
     @extend_schema(
         summary=_("The invoice as a PDF (rendered now if it was not yet)"),
-        responses={200: OpenApiResponse(description=_("application/pdf")), 404: None},
+        parameters=[_REGENERATE],
+        responses={200: OpenApiResponse(description=_("application/pdf")), 403: None, 404: None},
     )
     @action(detail=True, methods=["get"])
     def pdf(self, request: Request, pk: int) -> FileResponse:
         invoice = self.get_object()
         if invoice.status == Invoice.Status.DRAFT:
             raise ApplicationError(str(_("A draft has no PDF: issue it first.")), status=404)
-        stored = delivery.invoice_pdf(invoice_id=invoice.pk)
+        if _pdf_query(request):
+            stored = delivery.invoice_pdf_regenerate(invoice_id=invoice.pk, actor=_user(request))
+        else:
+            stored = delivery.invoice_pdf(invoice_id=invoice.pk)
         return FileResponse(
             stored.open("rb"), content_type="application/pdf", filename=f"{invoice.number}.pdf"
         )
@@ -306,12 +331,18 @@ class CreditNoteViewSet(
 
     @extend_schema(
         summary=_("The credit note as a PDF"),
-        responses={200: OpenApiResponse(description=_("application/pdf")), 404: None},
+        parameters=[_REGENERATE],
+        responses={200: OpenApiResponse(description=_("application/pdf")), 403: None, 404: None},
     )
     @action(detail=True, methods=["get"])
     def pdf(self, request: Request, pk: int) -> FileResponse:
         note = self.get_object()
-        stored = delivery.credit_note_pdf(credit_note_id=note.pk)
+        if _pdf_query(request):
+            stored = delivery.credit_note_pdf_regenerate(
+                credit_note_id=note.pk, actor=_user(request)
+            )
+        else:
+            stored = delivery.credit_note_pdf(credit_note_id=note.pk)
         return FileResponse(
             stored.open("rb"), content_type="application/pdf", filename=f"{note.number}.pdf"
         )

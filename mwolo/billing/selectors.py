@@ -68,23 +68,31 @@ def amount_in(*, amount: Decimal, currency: str, target: str, on: dt.date) -> De
 # --- Accounts ------------------------------------------------------------------------------
 
 
-def client_balances(*, client_id: int) -> dict[str, Decimal]:
-    """What a client owes, per currency (negative: credit in their favour), from entries."""
+def _booked_until(entries: QuerySet[AccountEntry], until: dt.datetime | None) -> QuerySet:
+    return entries if until is None else entries.filter(booked_at__lte=until)
+
+
+def client_balances(*, client_id: int, until: dt.datetime | None = None) -> dict[str, Decimal]:
+    """What a client owes, per currency (negative: credit in their favour), from entries
+    (those booked up to ``until`` when given: the account as it stood then)."""
     return {
         row["currency"]: row["balance"]
-        for row in AccountEntry.objects.filter(client_id=client_id)
+        for row in _booked_until(AccountEntry.objects.filter(client_id=client_id), until)
         .values("currency")
         .annotate(balance=Sum("amount"))
         .order_by("currency")
     }
 
 
-def invoices_open_amounts(*, invoice_ids: Iterable[int]) -> dict[int, Decimal]:
-    """What is left to pay on each invoice: its total less its credit notes and payments."""
+def invoices_open_amounts(
+    *, invoice_ids: Iterable[int], until: dt.datetime | None = None
+) -> dict[int, Decimal]:
+    """What is left to pay on each invoice: its total less its credit notes and payments
+    (those booked up to ``until`` when given)."""
     ids = list(invoice_ids)
     settled: dict[int, Decimal] = defaultdict(Decimal)
     for invoice_id, amount in (
-        AccountEntry.objects.filter(invoice_id__in=ids)
+        _booked_until(AccountEntry.objects.filter(invoice_id__in=ids), until)
         .exclude(kind=AccountEntry.Kind.INVOICE)
         .values("invoice_id")
         .annotate(amount=Sum("amount"))

@@ -13,7 +13,7 @@ from mwolo.accounts.tests.factories import AdministratorFactory, EmployeeFactory
 from mwolo.agencies.tests.factories import AgencyFactory
 from mwolo.billing import selectors, services
 from mwolo.billing.models import AccountEntry, BillingRun, CreditNote, Invoice
-from mwolo.billing.tests.factories import OCTOBER, local, metered_site, tariff
+from mwolo.billing.tests.factories import OCTOBER, local, metered_site, pdf_text, tariff
 from mwolo.core import clock
 from mwolo.core.permissions import ROLE_GROUP_NAMES, Role
 from mwolo.geo.tests.factories import commune
@@ -24,6 +24,8 @@ D = Decimal
 pytestmark = pytest.mark.django_db
 
 INVOICES = "/api/billing/invoices/"
+CREDIT_NOTES = "/api/billing/credit-notes/"
+RUNS = "/api/billing/runs/"
 READINGS = [(local("2026-09-30"), "1100"), (local("2026-10-31"), "1220")]
 
 
@@ -201,6 +203,69 @@ def test_the_agencys_time_zone_decides_when_an_invoice_falls_overdue(world):
             selectors.invoices_overdue_condition(at=dt.datetime(2026, 11, 16, 0, 30, tzinfo=dt.UTC))
         ).values_list("pk", flat=True)
     )
+
+
+# --- PDFs drawn again -----------------------------------------------------------------------
+
+
+def pdf_words(response, folder):
+    assert response.status_code == 200, response.content
+    assert response["Content-Type"] == "application/pdf"
+    return " ".join(pdf_text(b"".join(response.streaming_content), folder).split())
+
+
+def test_billing_staff_regenerate_an_invoice_pdf_and_others_may_not(world, tmp_path):
+    url = f"{INVOICES}{world['own'].pk}/pdf/"
+    owner_api = login("client", world)
+    assert "Facture n°" in pdf_words(owner_api.get(url), tmp_path)
+    owner = Invoice.objects.get(pk=world["own"].pk).client
+    owner.preferred_language = "en"
+    owner.save()
+    stored = Invoice.objects.get(pk=world["own"].pk).pdf.name
+
+    # The stored PDF is served as it is; the client and a cashier may not have it redrawn.
+    assert "Facture n°" in pdf_words(owner_api.get(url), tmp_path)
+    for who in (owner_api, login("cashier", world)):
+        refused = who.get(url, {"regenerate": "true"})
+        assert refused.status_code == 403
+    bad = login("billing_agent", world).get(url, {"regenerate": "peut-être"})
+    assert bad.status_code == 400
+    assert "regenerate" in bad.json()
+    assert Invoice.objects.get(pk=world["own"].pk).pdf.name == stored
+    assert "Facture n°" in pdf_words(owner_api.get(url), tmp_path)
+
+    redrawn = pdf_words(login("billing_agent", world).get(url, {"regenerate": "true"}), tmp_path)
+
+    assert "Invoice no." in redrawn
+    assert world["own"].number in redrawn
+    assert "24,940.00 CDF" in redrawn
+    # The new file replaced the old one: everyone now gets it.
+    assert "Invoice no." in pdf_words(owner_api.get(url), tmp_path)
+
+
+def test_billing_staff_regenerate_a_credit_note_pdf_of_their_agency_only(world, tmp_path):
+    agent = login("billing_agent", world)
+    notes = {}
+    for name in ("own", "other"):
+        notes[name] = services.credit_note_issue(
+            invoice_id=world[name].pk, reason="Index corrigé", actor=None, amount=D("1160")
+        )
+        assert "Avoir n°" in pdf_words(
+            login("administrator", world).get(f"{CREDIT_NOTES}{notes[name].pk}/pdf/"), tmp_path
+        )
+    owner = notes["own"].client
+    owner.preferred_language = "en"
+    owner.save()
+    own_url = f"{CREDIT_NOTES}{notes['own'].pk}/pdf/"
+
+    assert login("client", world).get(own_url, {"regenerate": "true"}).status_code == 403
+    foreign = agent.get(f"{CREDIT_NOTES}{notes['other'].pk}/pdf/", {"regenerate": "true"})
+    assert foreign.status_code == 404
+    redrawn = pdf_words(agent.get(own_url, {"regenerate": "true"}), tmp_path)
+
+    assert "Credit note no." in redrawn
+    assert "1,160.00" in redrawn
+    assert "Index corrigé" in redrawn
 
 
 @pytest.mark.parametrize(
