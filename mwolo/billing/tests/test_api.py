@@ -268,6 +268,123 @@ def test_billing_staff_regenerate_a_credit_note_pdf_of_their_agency_only(world, 
     assert "Index corrigé" in redrawn
 
 
+# --- Credit notes and runs: who sees which, in a fixed number of queries --------------------
+
+
+def credit_notes(world):
+    """A credit note on the client's invoice, on a neighbour's and on another agency's."""
+    return {
+        name: services.credit_note_issue(
+            invoice_id=world[name].pk, reason="Geste", actor=None, amount=D("10")
+        )
+        for name in ("own", "neighbour", "other")
+    }
+
+
+def runs(world):
+    """October's run of Gombe, of Lubumbashi, and September's of every agency."""
+    return {
+        "own": services.billing_run_start(period=OCTOBER, agency_id=world["gombe"].pk, actor=None),
+        "other": services.billing_run_start(
+            period=OCTOBER, agency_id=world["lubumbashi"].pk, actor=None
+        ),
+        "all": services.billing_run_start(period=dt.date(2026, 9, 1), agency_id=None, actor=None),
+    }
+
+
+STAFF_OF_GOMBE = {"own", "neighbour"}
+CREDIT_NOTES_VISIBLE = {
+    "anonymous": 401,
+    "administrator": {"own", "neighbour", "other"},
+    "agency_manager": STAFF_OF_GOMBE,
+    "billing_agent": STAFF_OF_GOMBE,
+    "cashier": STAFF_OF_GOMBE,
+    "support_agent": STAFF_OF_GOMBE,
+    "technician": 403,
+    "hr_officer": 403,
+    "client": {"own"},
+}
+RUNS_VISIBLE = {
+    "anonymous": 401,
+    "administrator": {"own", "other", "all"},
+    "agency_manager": {"own"},
+    "billing_agent": {"own"},
+    "cashier": 403,
+    "support_agent": 403,
+    "technician": 403,
+    "hr_officer": 403,
+    "client": 403,
+}
+
+
+def check_visible(api, url, rows, visible):
+    listed = api.get(url)
+    if isinstance(visible, int):
+        assert listed.status_code == visible
+        for row in rows.values():
+            assert api.get(f"{url}{row.pk}/").status_code == visible
+        return
+    assert listed.status_code == 200
+    assert {row["id"] for row in listed.json()["results"]} == {rows[n].pk for n in visible}
+    for name, row in rows.items():
+        assert api.get(f"{url}{row.pk}/").status_code == (200 if name in visible else 404)
+
+
+@pytest.mark.parametrize(("actor", "visible"), CREDIT_NOTES_VISIBLE.items())
+def test_who_sees_which_credit_notes(world, actor, visible):
+    notes = credit_notes(world)
+
+    check_visible(login(actor, world), CREDIT_NOTES, notes, visible)
+
+
+@pytest.mark.parametrize(("actor", "visible"), RUNS_VISIBLE.items())
+def test_who_sees_which_billing_runs(world, actor, visible):
+    started = runs(world)
+
+    check_visible(login(actor, world), RUNS, started, visible)
+
+
+def list_queries(api, url):
+    with CaptureQueriesContext(connection) as captured:
+        response = api.get(url)
+    assert response.status_code == 200
+    return len(captured), response.json()["count"]
+
+
+def test_the_credit_note_list_reads_a_fixed_number_of_queries(world):
+    credit_notes(world)
+    api = login("billing_agent", world)
+    list_queries(api, CREDIT_NOTES)  # the user's permissions are read once, then cached
+    few, shown = list_queries(api, CREDIT_NOTES)
+    for name in ("own", "neighbour"):
+        for _ in range(3):
+            services.credit_note_issue(
+                invoice_id=world[name].pk, reason="Geste", actor=None, amount=D("10")
+            )
+
+    many, shown_after = list_queries(api, CREDIT_NOTES)
+
+    assert (shown, shown_after) == (2, 8)
+    assert many == few
+
+
+def test_the_billing_run_list_reads_a_fixed_number_of_queries(world):
+    runs(world)
+    api = login("administrator", world)
+    list_queries(api, RUNS)
+    few, shown = list_queries(api, RUNS)
+    for month in range(3, 9):
+        for agency in ("gombe", "lubumbashi"):
+            services.billing_run_start(
+                period=dt.date(2026, month, 1), agency_id=world[agency].pk, actor=None
+            )
+
+    many, shown_after = list_queries(api, RUNS)
+
+    assert (shown, shown_after) == (3, 15)
+    assert many == few
+
+
 @pytest.mark.parametrize(
     ("actor", "allowed"),
     [("billing_agent", True), ("agency_manager", True), ("cashier", False), ("client", False)],
