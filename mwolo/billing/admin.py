@@ -22,7 +22,7 @@ from mwolo.core.admin import ReadOnlyAdmin, ScopedModelAdmin, acting_user
 from mwolo.core.exceptions import ApplicationError
 from mwolo.core.permissions import sees_all_agencies
 
-from . import services
+from . import delivery, services
 from .models import (
     AccountEntry,
     Anomaly,
@@ -35,7 +35,7 @@ from .models import (
     TariffBand,
 )
 from .pricing import Band
-from .selectors import invoices_open_amounts, invoices_visible
+from .selectors import invoices_open_amounts, invoices_visible, invoices_with_overdue
 
 
 def _money(amount: Decimal, currency: str) -> str:
@@ -344,6 +344,48 @@ def _refusal(error: Exception) -> str:
     return str(getattr(error, "message", error))
 
 
+def _regenerate(
+    model_admin: admin.ModelAdmin,
+    request: HttpRequest,
+    queryset: QuerySet,
+    regenerate: Any,
+) -> TemplateResponse | None:
+    """Draw the selected documents' PDFs again, once the person confirmed on the shared
+    confirmation page what that does (and does not: the amounts are those of the issue)."""
+    form = forms.Form(request.POST if "confirm" in request.POST else None)
+    if not form.is_valid():
+        documents = list(queryset.select_related("client"))
+        return TemplateResponse(
+            request,
+            "admin/billing/regenerate_confirmation.html",
+            {
+                **model_admin.admin_site.each_context(request),
+                "title": _("Regenerate the PDFs"),
+                "opts": model_admin.model._meta,
+                "documents": documents,
+                "selected_ids": [document.pk for document in documents],
+                "form": form,
+                "action": request.POST.get("action"),
+                "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+            },
+        )
+    actor = acting_user(request)
+    done = 0
+    for document in queryset:
+        try:
+            regenerate(document.pk, actor)
+            done += 1
+        except (ApplicationError, PermissionDenied) as error:
+            model_admin.message_user(request, f"{document}: {_refusal(error)}", messages.ERROR)
+    if done:
+        model_admin.message_user(
+            request,
+            ngettext("%d PDF regenerated.", "%d PDFs regenerated.", done) % done,
+            messages.SUCCESS,
+        )
+    return None
+
+
 # --- Invoices ------------------------------------------------------------------------------
 
 
@@ -418,6 +460,22 @@ class HasAnomaliesFilter(admin.SimpleListFilter):
         return queryset
 
 
+class OverdueFilter(admin.SimpleListFilter):
+    """Open invoices past their due date (``selectors.invoices_with_overdue``)."""
+
+    title = _("overdue")
+    parameter_name = "overdue"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, Any]]:
+        return [("yes", _("Yes")), ("no", _("No"))]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+        # ``overdue`` is the admin queryset's annotation, not a field of the model.
+        if self.value() in ("yes", "no"):
+            return queryset.filter(overdue=self.value() == "yes")
+        return queryset
+
+
 def _anomaly_labels(invoice: Invoice) -> str:
     return "; ".join(str(Anomaly(code).label) for code in invoice.anomalies)
 
@@ -425,7 +483,9 @@ def _anomaly_labels(invoice: Invoice) -> str:
 @admin.register(Invoice)
 class InvoiceAdmin(ReadOnlyAdmin):
     def get_queryset(self, request: HttpRequest) -> QuerySet[Invoice]:
-        return invoices_visible(request.user).select_related("client", "site")
+        return invoices_with_overdue(invoices_visible(request.user)).select_related(
+            "client", "site"
+        )
 
     list_display = [
         "label",
@@ -435,11 +495,13 @@ class InvoiceAdmin(ReadOnlyAdmin):
         "status",
         "amount",
         "due_date",
+        "overdue",
         "review_state",
     ]
     list_display_links = ["label"]
     list_filter = [
         "status",
+        OverdueFilter,
         HasAnomaliesFilter,
         "estimated",
         "currency",
@@ -455,7 +517,13 @@ class InvoiceAdmin(ReadOnlyAdmin):
         "site__reference",
     ]
     inlines = [InvoiceLineInline]
-    actions = ["review_invoices", "issue_invoices", "redraft_invoices", "credit_invoices"]
+    actions = [
+        "review_invoices",
+        "issue_invoices",
+        "redraft_invoices",
+        "credit_invoices",
+        "regenerate_pdfs",
+    ]
     fieldsets = [
         (
             None,
@@ -492,7 +560,10 @@ class InvoiceAdmin(ReadOnlyAdmin):
             {"fields": ["anomaly_list", "reviewed_by", "reviewed_at", "review_note"]},
         ),
         (_("Amounts"), {"fields": ["tariff", "subtotal_amount", "vat", "amount", "open_amount"]}),
-        (_("Issue"), {"fields": ["issue_date", "due_date", "issued_at", "issued_by"]}),
+        (
+            _("Issue"),
+            {"fields": ["issue_date", "due_date", "overdue", "issued_at", "issued_by"]},
+        ),
     ]
     readonly_fields = [str(field) for _name, options in fieldsets for field in options["fields"]]
 
@@ -519,6 +590,12 @@ class InvoiceAdmin(ReadOnlyAdmin):
     @admin.display(description=_("VAT"))
     def vat(self, invoice: Invoice) -> str:
         return _money(invoice.vat_amount, invoice.currency)
+
+    @admin.display(description=_("overdue"), ordering="overdue")
+    def overdue(self, invoice: Any) -> SafeString | None:
+        if not invoice.overdue:
+            return None  # shown as the admin's empty value
+        return format_html('<span class="badge text-bg-danger">{}</span>', _("Overdue"))
 
     @admin.display(description=_("anomalies"))
     def review_state(self, invoice: Invoice) -> SafeString | None:
@@ -703,6 +780,15 @@ class InvoiceAdmin(ReadOnlyAdmin):
             )
         return None
 
+    @admin.action(description=_("Regenerate the PDF"), permissions=["issue"])
+    def regenerate_pdfs(self, request: HttpRequest, queryset: QuerySet[Invoice]) -> Any:
+        return _regenerate(
+            self,
+            request,
+            queryset,
+            lambda pk, actor: delivery.invoice_pdf_regenerate(invoice_id=pk, actor=actor),
+        )
+
     def has_review_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm("billing.review_invoice")
 
@@ -738,10 +824,23 @@ class CreditNoteAdmin(ReadOnlyAdmin):
         "pdf_link",
     ]
     fields = list(readonly_fields)
+    actions = ["regenerate_pdfs"]
 
     @admin.display(description=_("total"), ordering="total")
     def amount(self, note: CreditNote) -> str:
         return _money(note.total, note.currency)
+
+    @admin.action(description=_("Regenerate the PDF"), permissions=["credit"])
+    def regenerate_pdfs(self, request: HttpRequest, queryset: QuerySet[CreditNote]) -> Any:
+        return _regenerate(
+            self,
+            request,
+            queryset,
+            lambda pk, actor: delivery.credit_note_pdf_regenerate(credit_note_id=pk, actor=actor),
+        )
+
+    def has_credit_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("billing.add_creditnote")
 
     @admin.display(description=_("total before VAT"))
     def subtotal_amount(self, note: CreditNote) -> str:

@@ -16,6 +16,7 @@ from drf_spectacular.utils import (
     OpenApiParameter,
     OpenApiResponse,
     extend_schema,
+    extend_schema_field,
     extend_schema_view,
 )
 from rest_framework import mixins, permissions, serializers, status, viewsets
@@ -96,6 +97,10 @@ class InvoiceSerializer(serializers.ModelSerializer):
     client_name = serializers.CharField(source="client.display_name", read_only=True)
     site_reference = serializers.CharField(source="site.reference", read_only=True)
     meter_serial = serializers.CharField(source="meter.serial", read_only=True, default=None)
+    overdue = serializers.BooleanField(
+        read_only=True,
+        help_text=_("Issued or partially paid, and due before today in the agency's time zone."),
+    )
 
     class Meta:
         model = Invoice
@@ -128,18 +133,52 @@ class InvoiceSerializer(serializers.ModelSerializer):
             "total",
             "issue_date",
             "due_date",
+            "overdue",
             "lines",
         ]
         read_only_fields = fields
 
 
+@extend_schema_field(OpenApiTypes.BOOL)
+class _TrueOrFalseFilter(filters.TypedChoiceFilter):
+    """``true`` or ``false``; anything else is a 400, not a filter silently ignored."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("choices", [("true", "true"), ("false", "false")])
+        kwargs.setdefault("coerce", lambda value: value == "true")
+        super().__init__(**kwargs)
+
+
 class InvoiceFilter(filters.FilterSet):
     client = filters.NumberFilter(field_name="client_id")
     site = filters.NumberFilter(field_name="site_id")
+    # On the queryset's annotation (``selectors.invoices_with_overdue``).
+    overdue = _TrueOrFalseFilter(field_name="overdue", label=_("overdue"))
 
     class Meta:
         model = Invoice
         fields = ["client", "site", "agency", "status", "period", "currency", "estimated"]
+
+
+class PdfQuerySerializer(serializers.Serializer):
+    regenerate = serializers.BooleanField(required=False, default=False)
+
+
+_REGENERATE = OpenApiParameter(
+    "regenerate",
+    OpenApiTypes.BOOL,
+    description=_(
+        "Draw the PDF again from the records and store it in place of the old one (staff "
+        "who issue these documents only; the amounts are those of the issue)."
+    ),
+)
+
+
+def _pdf_query(request: Request) -> bool:
+    """Whether the PDF is to be drawn again (``?regenerate=true``); a bad value is a 400."""
+    query = PdfQuerySerializer(data=request.query_params)
+    query.is_valid(raise_exception=True)
+    return bool(query.validated_data["regenerate"])
 
 
 class ReviewSerializer(serializers.Serializer):
@@ -186,10 +225,14 @@ class InvoiceViewSet(
 
     def get_queryset(self) -> Any:
         return (
-            selectors.invoices_visible(self.request.user)
+            selectors.invoices_with_overdue(selectors.invoices_visible(self.request.user))
             .select_related("client", "site", "meter")
             .prefetch_related("lines")
         )
+
+    def _read(self, invoice_id: int) -> Response:
+        """The invoice as the list shows it (with ``overdue``), after a step changed it."""
+        return Response(InvoiceSerializer(self.get_queryset().get(pk=invoice_id)).data)
 
     def get_serializer_class(self) -> type[serializers.BaseSerializer]:
         return {"review": ReviewSerializer, "credit": CreditSerializer}.get(
@@ -209,14 +252,18 @@ class InvoiceViewSet(
 
     @extend_schema(
         summary=_("The invoice as a PDF (rendered now if it was not yet)"),
-        responses={200: OpenApiResponse(description=_("application/pdf")), 404: None},
+        parameters=[_REGENERATE],
+        responses={200: OpenApiResponse(description=_("application/pdf")), 403: None, 404: None},
     )
     @action(detail=True, methods=["get"])
     def pdf(self, request: Request, pk: int) -> FileResponse:
         invoice = self.get_object()
         if invoice.status == Invoice.Status.DRAFT:
             raise ApplicationError(str(_("A draft has no PDF: issue it first.")), status=404)
-        stored = delivery.invoice_pdf(invoice_id=invoice.pk)
+        if _pdf_query(request):
+            stored = delivery.invoice_pdf_regenerate(invoice_id=invoice.pk, actor=_user(request))
+        else:
+            stored = delivery.invoice_pdf(invoice_id=invoice.pk)
         return FileResponse(
             stored.open("rb"), content_type="application/pdf", filename=f"{invoice.number}.pdf"
         )
@@ -233,7 +280,7 @@ class InvoiceViewSet(
         invoice = services.invoice_review(
             invoice_id=pk, actor=_user(request), note=serializer.validated_data["note"]
         )
-        return Response(InvoiceSerializer(invoice).data)
+        return self._read(invoice.pk)
 
     @extend_schema(
         summary=_("Issue a draft: it gets its number and due date"),
@@ -243,7 +290,7 @@ class InvoiceViewSet(
     @action(detail=True, methods=["post"])
     def issue(self, request: Request, pk: int) -> Response:
         invoice = services.invoice_issue(invoice_id=pk, actor=_user(request))
-        return Response(InvoiceSerializer(invoice).data)
+        return self._read(invoice.pk)
 
     @extend_schema(
         summary=_("Issue a credit note on the invoice"),
@@ -284,12 +331,18 @@ class CreditNoteViewSet(
 
     @extend_schema(
         summary=_("The credit note as a PDF"),
-        responses={200: OpenApiResponse(description=_("application/pdf")), 404: None},
+        parameters=[_REGENERATE],
+        responses={200: OpenApiResponse(description=_("application/pdf")), 403: None, 404: None},
     )
     @action(detail=True, methods=["get"])
     def pdf(self, request: Request, pk: int) -> FileResponse:
         note = self.get_object()
-        stored = delivery.credit_note_pdf(credit_note_id=note.pk)
+        if _pdf_query(request):
+            stored = delivery.credit_note_pdf_regenerate(
+                credit_note_id=note.pk, actor=_user(request)
+            )
+        else:
+            stored = delivery.credit_note_pdf(credit_note_id=note.pk)
         return FileResponse(
             stored.open("rb"), content_type="application/pdf", filename=f"{note.number}.pdf"
         )

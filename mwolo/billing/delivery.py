@@ -3,7 +3,9 @@
 The renderers (``documents``) take plain dataclasses; this module fills them from the
 records, stores the PDFs in private storage and hands issued invoices to the notification
 service. Delivery runs after the issuing transaction (Celery), and is idempotent: a PDF is
-rendered once unless asked again, and each invoice's notice has its own idempotency key.
+rendered once unless staff ask for it again (``*_pdf_regenerate``, audited), and each
+invoice's notice has its own idempotency key. An invoice's PDF is the invoice as issued:
+drawn again, it shows the same amounts (``invoice_document``).
 What a crash or a lost task leaves undelivered is caught up by ``invoices_backlog_deliver``
 (beat, every 15 minutes; ``manage.py deliver_invoices``).
 """
@@ -15,18 +17,24 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
+from auditlog.models import LogEntry
 from django.conf import settings
 from django.contrib.contenttypes.models import ContentType
+from django.core.exceptions import PermissionDenied
 from django.core.files.base import ContentFile
+from django.db import transaction
 from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet
 from django.db.models.fields.files import FieldFile
 from django.utils import translation
 from django.utils.translation import gettext as _
 
+from mwolo.accounts.models import User
 from mwolo.agencies.models import Agency, OpeningHours
 from mwolo.agencies.selectors import agency_opening_days
 from mwolo.core import clock
+from mwolo.core.exceptions import ApplicationError
 from mwolo.core.pdf import Company, local_date
+from mwolo.core.permissions import visible_to
 from mwolo.crm.models import Client, Site
 from mwolo.notifications.events import EventKey
 from mwolo.notifications.models import Notification
@@ -180,12 +188,21 @@ def _invoices(ids: Sequence[int]) -> list[Invoice]:
 
 
 def invoice_document(invoice: Invoice) -> documents.InvoiceDocument:
-    """What ``invoice`` prints: its lines, its readings and where the client stands."""
+    """What ``invoice`` prints: its lines, its readings and where the client stood when it
+    was issued.
+
+    The PDF is the invoice as issued, the same whenever it is drawn: its balances are
+    those of the account entries booked up to the issue, never today's (what is owed now
+    is the statement's, the API's and the admin's).
+    """
     if invoice.status == Invoice.Status.DRAFT:
         raise ValueError("a draft has no document")
     issue_date = invoice.issue_date or clock.today()
-    open_amount = invoices_open_amounts(invoice_ids=[invoice.pk])[invoice.pk]
-    balance = client_balances(client_id=invoice.client_id).get(invoice.currency, Decimal(0))
+    issued_at = invoice.issued_at or clock.now()
+    open_amount = invoices_open_amounts(invoice_ids=[invoice.pk], until=issued_at)[invoice.pk]
+    balance = client_balances(client_id=invoice.client_id, until=issued_at).get(
+        invoice.currency, Decimal(0)
+    )
     elsewhere = balance - open_amount  # what the client owes (or is owed) on other documents
     return documents.InvoiceDocument(
         company=company(),
@@ -237,11 +254,45 @@ def invoice_pdf(*, invoice_id: int, regenerate: bool = False) -> FieldFile:
     return invoice.pdf
 
 
+def _regenerated(record: Invoice | CreditNote, *, actor: User, before: str, after: str) -> None:
+    """The audit entry of a PDF drawn again: who, when, the file replaced and its successor."""
+    LogEntry.objects.log_create(
+        record,
+        force_log=True,
+        action=LogEntry.Action.UPDATE,
+        changes={"pdf": [before, after]},
+        actor=actor,
+    )
+
+
+def invoice_pdf_regenerate(*, invoice_id: int, actor: User) -> FieldFile:
+    """Draw an issued invoice's PDF again and store it in place of the old one; audited.
+
+    The document is the invoice as issued (``invoice_document``): drawing it again changes
+    only what does not come from its records (the layout or wording of a newer release,
+    the client's language, the issuer's details in the settings), never its amounts. For
+    staff who may issue invoices, on the invoices they see: raises ``PermissionDenied``,
+    or ``ApplicationError`` (404) for an invoice they do not see or a draft.
+    """
+    if not actor.has_perm("billing.issue_invoice"):
+        raise PermissionDenied
+    invoice = visible_to(Invoice.objects.filter(pk=invoice_id), actor).first()
+    if invoice is None:
+        raise ApplicationError(_("This invoice does not exist."), status=404)
+    if invoice.status == Invoice.Status.DRAFT:
+        raise ApplicationError(_("A draft has no PDF: issue it first."), status=404)
+    with transaction.atomic():
+        stored = invoice_pdf(invoice_id=invoice.pk, regenerate=True)
+        _regenerated(invoice, actor=actor, before=invoice.pdf.name or "", after=stored.name or "")
+    return stored
+
+
 def invoices_deliver(*, invoice_ids: Sequence[int]) -> int:
     """Set the clients' credit against the new invoices, render and store each issued
     invoice's PDF, then send the client their notice with it (the notification service
     picks email or SMS). Safe to run again: returns how many notices were new."""
-    # Credit the clients have (overpayments) pays the new invoices before they are printed.
+    # Credit the clients have (overpayments) pays the new invoices (which print it as the
+    # client's credit at issue).
     from mwolo.payments.services import client_credit_apply
 
     for client_id in set(
@@ -377,6 +428,22 @@ def credit_note_pdf(*, credit_note_id: int, regenerate: bool = False) -> FieldFi
         pdf_store(note.pdf, f"{note.number}.pdf", content)
         CreditNote.objects.filter(pk=note.pk).update(pdf=note.pdf.name)
     return note.pdf
+
+
+def credit_note_pdf_regenerate(*, credit_note_id: int, actor: User) -> FieldFile:
+    """Draw a credit note's PDF again and store it in place of the old one; audited. As
+    for invoices (``invoice_pdf_regenerate``), its amounts never change; for staff who may
+    issue credit notes, on those they see (else ``PermissionDenied``, or
+    ``ApplicationError`` 404)."""
+    if not actor.has_perm("billing.add_creditnote"):
+        raise PermissionDenied
+    note = visible_to(CreditNote.objects.filter(pk=credit_note_id), actor).first()
+    if note is None:
+        raise ApplicationError(_("This credit note does not exist."), status=404)
+    with transaction.atomic():
+        stored = credit_note_pdf(credit_note_id=note.pk, regenerate=True)
+        _regenerated(note, actor=actor, before=note.pdf.name or "", after=stored.name or "")
+    return stored
 
 
 def credit_note_deliver(*, credit_note_id: int) -> None:

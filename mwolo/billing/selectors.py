@@ -1,21 +1,25 @@
-"""Reads of billing: the tariff of a day, exchange rates, balances and statements."""
+"""Reads of billing: the tariff of a day, exchange rates, balances, statements, and what
+an invoice's status and overdue flag follow from."""
 
 import datetime as dt
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
+from functools import reduce
+from operator import or_
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from django.core.exceptions import ValidationError
-from django.db.models import QuerySet, Sum
+from django.db.models import BooleanField, ExpressionWrapper, Q, QuerySet, Sum
 from django.utils.translation import gettext as _
 
 from mwolo.core import clock
 from mwolo.core.exceptions import ApplicationError
 from mwolo.core.permissions import visible_to
 from mwolo.crm.models import Client
+from mwolo.geo.models import TimeZone
 
 from .models import AccountEntry, Currency, ExchangeRate, Invoice, Tariff
 from .pricing import Band
@@ -64,23 +68,31 @@ def amount_in(*, amount: Decimal, currency: str, target: str, on: dt.date) -> De
 # --- Accounts ------------------------------------------------------------------------------
 
 
-def client_balances(*, client_id: int) -> dict[str, Decimal]:
-    """What a client owes, per currency (negative: credit in their favour), from entries."""
+def _booked_until(entries: QuerySet[AccountEntry], until: dt.datetime | None) -> QuerySet:
+    return entries if until is None else entries.filter(booked_at__lte=until)
+
+
+def client_balances(*, client_id: int, until: dt.datetime | None = None) -> dict[str, Decimal]:
+    """What a client owes, per currency (negative: credit in their favour), from entries
+    (those booked up to ``until`` when given: the account as it stood then)."""
     return {
         row["currency"]: row["balance"]
-        for row in AccountEntry.objects.filter(client_id=client_id)
+        for row in _booked_until(AccountEntry.objects.filter(client_id=client_id), until)
         .values("currency")
         .annotate(balance=Sum("amount"))
         .order_by("currency")
     }
 
 
-def invoices_open_amounts(*, invoice_ids: Iterable[int]) -> dict[int, Decimal]:
-    """What is left to pay on each invoice: its total less its credit notes and payments."""
+def invoices_open_amounts(
+    *, invoice_ids: Iterable[int], until: dt.datetime | None = None
+) -> dict[int, Decimal]:
+    """What is left to pay on each invoice: its total less its credit notes and payments
+    (those booked up to ``until`` when given)."""
     ids = list(invoice_ids)
     settled: dict[int, Decimal] = defaultdict(Decimal)
     for invoice_id, amount in (
-        AccountEntry.objects.filter(invoice_id__in=ids)
+        _booked_until(AccountEntry.objects.filter(invoice_id__in=ids), until)
         .exclude(kind=AccountEntry.Kind.INVOICE)
         .values("invoice_id")
         .annotate(amount=Sum("amount"))
@@ -91,6 +103,85 @@ def invoices_open_amounts(*, invoice_ids: Iterable[int]) -> dict[int, Decimal]:
         invoice_id: total - settled[invoice_id]
         for invoice_id, total in Invoice.objects.filter(pk__in=ids).values_list("pk", "total")
     }
+
+
+def invoice_status(*, total: Decimal, credited: Decimal, paid: Decimal) -> str:
+    """The status of an issued invoice from what was taken off it: the one rule.
+
+    ``credited`` is the sum of its credit notes, ``paid`` what payments (less their
+    reversals) put on it. Credit notes that took back all of it cancel it; otherwise it
+    is paid once the payments cover what the credit notes left, partially paid once
+    something was paid, and issued before that (a credit note alone pays nothing).
+    """
+    if credited > 0 and credited >= total:
+        return Invoice.Status.CANCELLED
+    owed = total - credited
+    if paid >= owed:
+        return Invoice.Status.PAID
+    if paid > 0:
+        return Invoice.Status.PARTIALLY_PAID
+    return Invoice.Status.ISSUED
+
+
+def invoices_statuses(*, invoice_ids: Iterable[int]) -> dict[int, str]:
+    """The status each issued invoice among ``invoice_ids`` should have (``invoice_status``)
+    from its account entries; drafts are left out. Two queries."""
+    ids = list(invoice_ids)
+    credit_note = Q(kind=AccountEntry.Kind.CREDIT_NOTE)
+    taken = {
+        invoice_id: (-(credited or Decimal(0)), -(paid or Decimal(0)))
+        for invoice_id, credited, paid in AccountEntry.objects.filter(invoice_id__in=ids)
+        .exclude(kind=AccountEntry.Kind.INVOICE)
+        .order_by()
+        .values("invoice_id")
+        .annotate(
+            credited=Sum("amount", filter=credit_note), paid=Sum("amount", filter=~credit_note)
+        )
+        .values_list("invoice_id", "credited", "paid")
+    }
+    return {
+        pk: invoice_status(total=total, credited=credited, paid=paid)
+        for pk, total in Invoice.objects.filter(pk__in=ids)
+        .exclude(status=Invoice.Status.DRAFT)
+        .values_list("pk", "total")
+        for credited, paid in [taken.get(pk, (Decimal(0), Decimal(0)))]
+    }
+
+
+def invoices_overdue_condition(*, at: dt.datetime | None = None) -> Q:
+    """Overdue invoices: open (issued or partially paid) and due before the day it is at
+    ``at`` (now by default) in their agency's time zone.
+
+    The one definition, for filters and annotations (``invoices_with_overdue``). Except for
+    the hour a day when Lubumbashi is a day ahead of Kinshasa, every zone has the same day
+    and the condition needs no join to the agency's province.
+    """
+    moment = at or clock.now()
+    zones_by_day: dict[dt.date, list[str]] = defaultdict(list)
+    for zone in TimeZone.values:
+        zones_by_day[moment.astimezone(ZoneInfo(zone)).date()].append(zone)
+    if len(zones_by_day) == 1:
+        (today,) = zones_by_day
+        due = Q(due_date__lt=today)
+    else:
+        due = reduce(
+            or_,
+            (
+                Q(agency__province__time_zone__in=zones, due_date__lt=today)
+                for today, zones in zones_by_day.items()
+            ),
+        )
+    return Q(status__in=Invoice.OPEN) & due
+
+
+def invoices_with_overdue(
+    invoices: QuerySet[Invoice], *, at: dt.datetime | None = None
+) -> QuerySet[Invoice]:
+    """``invoices`` with ``overdue`` (a boolean, ``invoices_overdue_condition``) on each:
+    computed by the database in the same query, to filter, sort and show."""
+    return invoices.annotate(
+        overdue=ExpressionWrapper(invoices_overdue_condition(at=at), output_field=BooleanField())
+    )
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ note (``credit_note_issue``). What a client owes is the sum of their ``AccountEn
 
 import datetime as dt
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import astuple, dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 from itertools import pairwise
@@ -53,7 +53,7 @@ from .pricing import (
     month_price,
     round_money,
 )
-from .selectors import tariff_bands
+from .selectors import invoices_statuses, tariff_bands
 
 
 def bands_check(bands: Sequence[Band]) -> None:
@@ -843,6 +843,28 @@ def invoice_issue(*, invoice_id: int, actor: User | None) -> Invoice:
     return invoice
 
 
+# --- Status ----------------------------------------------------------------------------------
+
+
+@transaction.atomic(savepoint=False)
+def invoices_status_refresh(*, invoice_ids: Iterable[int]) -> None:
+    """Set each issued invoice's status from what is left to pay on it (the one rule,
+    ``selectors.invoice_status``): after anything that books a credit note, a payment or
+    its reversal on an invoice, in the same transaction. Drafts are left alone, and a
+    cancelled invoice stays cancelled."""
+    ids = list(invoice_ids)
+    if not ids:
+        return
+    by_status: dict[str, list[int]] = defaultdict(list)
+    for pk, status in invoices_statuses(invoice_ids=ids).items():
+        by_status[status].append(pk)
+    now = clock.now()
+    for status, pks in by_status.items():
+        Invoice.objects.filter(pk__in=pks).exclude(
+            status__in=(status, Invoice.Status.DRAFT, Invoice.Status.CANCELLED)
+        ).update(status=status, updated_at=now)
+
+
 # --- Credit notes --------------------------------------------------------------------------
 
 
@@ -853,7 +875,8 @@ def credit_note_issue(
     """Take back ``amount`` (VAT included; all that is left when None) of an issued invoice.
 
     The only way to cancel an invoice: a credit note for everything not yet credited
-    cancels it, and the site's month may then be drafted again. The credit note gets its
+    cancels it, and the site's month may then be drafted again; after a partial one, the
+    status follows what is left to pay (``invoices_status_refresh``). The credit note gets its
     own gap-free number (``AV-<year>-<n>``) and an account entry in the same transaction;
     what the client had paid on the invoice stays on their account as credit.
     """
@@ -916,9 +939,8 @@ def credit_note_issue(
         invoice=invoice,
         credit_note=note,
     )
-    if amount == creditable:
-        invoice.status = Invoice.Status.CANCELLED
-        invoice.save(update_fields=["status", "updated_at"])
+    # Cancelled when all is credited, else issued, partially paid or paid: the one rule.
+    invoices_status_refresh(invoice_ids=[invoice.pk])
     transaction.on_commit(lambda: tasks.credit_note_document.delay(note.pk))
     from mwolo.dunning.services import overdue_cleared_on_commit  # dunning imports billing
 

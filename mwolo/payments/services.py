@@ -19,7 +19,7 @@ An operator's transaction id pays once: a unique constraint, not a check in Pyth
 
 import datetime as dt
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -37,6 +37,7 @@ from mwolo.accounts.models import User
 from mwolo.billing.models import AccountEntry, Currency, Invoice
 from mwolo.billing.pricing import round_money
 from mwolo.billing.selectors import amount_in, invoices_open_amounts
+from mwolo.billing.services import invoices_status_refresh
 from mwolo.core import clock
 from mwolo.core.exceptions import ApplicationError
 from mwolo.core.numbering import formatted_number
@@ -123,30 +124,6 @@ def _open_invoices(client_id: int, currency: str, first: int | None) -> dict[int
     )
     rows.sort(key=lambda row: (row[0] != first, row[1] or dt.date.max, row[0]))
     return {pk: number for pk, _due, number in rows}
-
-
-def invoices_status_refresh(*, invoice_ids: Iterable[int]) -> None:
-    """Issued, partially paid or paid, from what is left to pay on each (not cancelled)."""
-    ids = list(invoice_ids)
-    if not ids:
-        return
-    left = invoices_open_amounts(invoice_ids=ids)
-    totals = dict(Invoice.objects.filter(pk__in=ids).values_list("pk", "total"))
-    by_status: dict[str, list[int]] = {}
-    for pk, remaining in left.items():
-        status: str
-        if remaining <= 0:
-            status = Invoice.Status.PAID
-        elif remaining < totals[pk]:
-            status = Invoice.Status.PARTIALLY_PAID
-        else:
-            status = Invoice.Status.ISSUED
-        by_status.setdefault(status, []).append(pk)
-    now = clock.now()
-    for status, pks in by_status.items():
-        Invoice.objects.filter(pk__in=pks).exclude(status=Invoice.Status.CANCELLED).exclude(
-            status=Invoice.Status.DRAFT
-        ).update(status=status, updated_at=now)
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,8 @@
 import datetime as dt
+import subprocess
 from collections.abc import Sequence
 from decimal import Decimal
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from mwolo.agencies.models import Agency
@@ -75,3 +77,12 @@ def metered_site(
             actor=None,
         )
     return site
+
+
+def pdf_text(content: bytes, folder: Path) -> str:
+    """A PDF's text as a reader sees it (``pdftotext -layout``)."""
+    path = folder / "document.pdf"
+    path.write_bytes(content)
+    return subprocess.run(
+        ["pdftotext", "-layout", str(path), "-"], check=True, capture_output=True, text=True
+    ).stdout

@@ -6,6 +6,7 @@ import re
 from decimal import Decimal
 
 import pytest
+from auditlog.models import LogEntry
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
@@ -17,7 +18,7 @@ from mwolo.accounts.tests.factories import (
     PortalUserFactory,
 )
 from mwolo.agencies.tests.factories import AgencyFactory
-from mwolo.billing import services
+from mwolo.billing import delivery, services
 from mwolo.billing.models import (
     AccountEntry,
     BillingRun,
@@ -27,7 +28,7 @@ from mwolo.billing.models import (
     Tariff,
 )
 from mwolo.billing.runner import billing_run_execute
-from mwolo.billing.tests.factories import OCTOBER, local, metered_site, tariff
+from mwolo.billing.tests.factories import OCTOBER, local, metered_site, pdf_text, tariff
 from mwolo.core import clock
 from mwolo.core.permissions import Role
 from mwolo.geo.tests.factories import commune
@@ -41,7 +42,13 @@ INVOICES = reverse("admin:billing_invoice_changelist")
 CREDIT_NOTES = reverse("admin:billing_creditnote_changelist")
 TARIFFS = reverse("admin:billing_tariff_changelist")
 SCOPED_MODELS = ["billingrun", "invoice", "creditnote", "accountentry"]
-CHANGING_ACTIONS = {"review_invoices", "issue_invoices", "redraft_invoices", "credit_invoices"}
+CHANGING_ACTIONS = {
+    "review_invoices",
+    "issue_invoices",
+    "redraft_invoices",
+    "credit_invoices",
+    "regenerate_pdfs",
+}
 
 
 @pytest.fixture
@@ -254,6 +261,27 @@ def test_the_invoice_filters_narrow_the_list(
     assert list(listed.context["cl"].result_list) == [mine[shown]]
 
 
+def test_overdue_invoices_are_marked_and_filtered(client, manager, gombe, residential):
+    mine = billed_month(gombe)
+    late = read_site(gombe)
+    services.invoices_draft(period=OCTOBER, site_ids=[late.pk])
+    late = services.invoice_issue(invoice_id=Invoice.objects.get(site=late).pk, actor=None)
+    yesterday = clock.today("Africa/Kinshasa") - dt.timedelta(days=1)
+    Invoice.objects.filter(pk=late.pk).update(due_date=yesterday)
+    client.force_login(manager)
+
+    listed = client.get(INVOICES)
+    overdue = client.get(INVOICES, {"overdue": "yes"})
+    on_time = client.get(INVOICES, {"overdue": "no"})
+
+    rows = {row.pk: row for row in listed.context["cl"].result_list}
+    assert [pk for pk, row in rows.items() if row.overdue] == [late.pk]
+    assert listed.content.decode().count("badge text-bg-danger") == 1
+    assert "En retard" in listed.content.decode()
+    assert list(overdue.context["cl"].result_list) == [late]
+    assert set(on_time.context["cl"].result_list) == {mine["invoice"], mine["draft"]}
+
+
 # --- Lists read a fixed number of queries --------------------------------------------------
 
 
@@ -389,6 +417,69 @@ def test_a_credit_note_asks_a_reason_and_an_amount(client, manager, gombe, resid
         manager,
     )
     assert f"Avoir {note.number} : 4\xa0940,00\xa0CDF." in done.content.decode()
+
+
+def test_regenerating_pdfs_asks_first_then_redraws_them(
+    client, manager, gombe, residential, tmp_path
+):
+    month = billed_month(gombe)
+    invoice, note, draft = month["invoice"], month["creditnote"], month["draft"]
+    owner = invoice.client
+    owner.preferred_language = "en"  # since the PDFs were drawn, in French
+    owner.save()
+    stored = {
+        "invoice": delivery.invoice_pdf(invoice_id=invoice.pk).name,
+        "creditnote": delivery.credit_note_pdf(credit_note_id=note.pk).name,
+    }
+    client.force_login(manager)
+    chosen = {"action": "regenerate_pdfs", "_selected_action": [invoice.pk, draft.pk]}
+
+    confirmation = client.post(INVOICES, chosen).content.decode()
+    assert "Régénérer les PDF" in confirmation
+    assert invoice.number in confirmation
+    assert "mêmes numéro, lignes et montants" in confirmation
+    assert Invoice.objects.get(pk=invoice.pk).pdf.name == stored["invoice"]  # not yet
+
+    done = client.post(INVOICES, {**chosen, "confirm": "yes"}, follow=True).content.decode()
+
+    assert "1 PDF régénéré." in done
+    assert "Un brouillon n’a pas de PDF" in done
+    redrawn = Invoice.objects.get(pk=invoice.pk).pdf
+    words = " ".join(pdf_text(redrawn.open("rb").read(), tmp_path).split())
+    assert "Invoice no." in words
+    assert "24,940.00 CDF" in words
+    assert LogEntry.objects.get_for_object(invoice).get().actor == manager
+
+    client.post(
+        CREDIT_NOTES,
+        {"action": "regenerate_pdfs", "_selected_action": [note.pk], "confirm": "yes"},
+    )
+    redrawn = CreditNote.objects.get(pk=note.pk).pdf
+    words = " ".join(pdf_text(redrawn.open("rb").read(), tmp_path).split())
+    assert "Credit note no." in words
+    assert "1,000.00" in words
+
+
+@pytest.mark.parametrize("model", ["invoice", "creditnote"])
+def test_a_cashier_cannot_regenerate_pdfs_even_by_posting(client, gombe, residential, model):
+    month = billed_month(gombe)
+    record = month[model]
+    if model == "invoice":
+        delivery.invoice_pdf(invoice_id=record.pk)
+    else:
+        delivery.credit_note_pdf(credit_note_id=record.pk)
+    stored = type(record).objects.get(pk=record.pk).pdf.name
+    logged = LogEntry.objects.get_for_object(record).count()
+    client.force_login(EmployeeFactory(role=Role.CASHIER, agency=gombe))
+    url = reverse(f"admin:billing_{model}_changelist")
+
+    assert "regenerate_pdfs" not in offered_actions(client.get(url))
+    client.post(
+        url, {"action": "regenerate_pdfs", "_selected_action": [record.pk], "confirm": "yes"}
+    )
+
+    assert type(record).objects.get(pk=record.pk).pdf.name == stored
+    assert LogEntry.objects.get_for_object(record).count() == logged
 
 
 @pytest.mark.parametrize(

@@ -1,5 +1,6 @@
 """Billing over the API: who sees which invoices, the steps of an invoice, bad input."""
 
+import datetime as dt
 from decimal import Decimal
 
 import pytest
@@ -10,15 +11,21 @@ from rest_framework.test import APIClient
 
 from mwolo.accounts.tests.factories import AdministratorFactory, EmployeeFactory, UserFactory
 from mwolo.agencies.tests.factories import AgencyFactory
-from mwolo.billing import services
+from mwolo.billing import selectors, services
 from mwolo.billing.models import AccountEntry, BillingRun, CreditNote, Invoice
-from mwolo.billing.tests.factories import OCTOBER, local, metered_site, tariff
+from mwolo.billing.tests.factories import OCTOBER, local, metered_site, pdf_text, tariff
+from mwolo.core import clock
 from mwolo.core.permissions import ROLE_GROUP_NAMES, Role
 from mwolo.geo.tests.factories import commune
+from mwolo.payments import services as payments
+
+D = Decimal
 
 pytestmark = pytest.mark.django_db
 
 INVOICES = "/api/billing/invoices/"
+CREDIT_NOTES = "/api/billing/credit-notes/"
+RUNS = "/api/billing/runs/"
 READINGS = [(local("2026-09-30"), "1100"), (local("2026-10-31"), "1220")]
 
 
@@ -129,6 +136,253 @@ def test_the_invoice_list_reads_a_fixed_number_of_queries(world):
     sites = [metered_site(agency=world["gombe"], readings=READINGS) for _ in range(5)]
     services.invoices_draft(period=OCTOBER, site_ids=[s.pk for s in sites])
     assert count() == few
+
+
+# --- Overdue ------------------------------------------------------------------------------
+
+
+def due_on(invoice, day):
+    Invoice.objects.filter(pk=invoice.pk).update(due_date=day)
+
+
+def test_an_unpaid_invoice_due_yesterday_is_overdue_and_filtered_as_such(world):
+    today = clock.today("Africa/Kinshasa")  # Gombe's day
+    due_on(world["own"], today - dt.timedelta(days=1))
+    due_on(world["neighbour"], today)
+    paid = metered_site(agency=world["gombe"], readings=READINGS)
+    services.invoices_draft(period=OCTOBER, site_ids=[paid.pk])
+    paid = services.invoice_issue(invoice_id=Invoice.objects.get(site=paid).pk, actor=None)
+    due_on(paid, today - dt.timedelta(days=1))
+    cashier = EmployeeFactory(role=Role.CASHIER, agency=world["gombe"])
+    payments.cash_session_open(
+        cashier=cashier, agency_id=world["gombe"].pk, opening_cdf=D(0), opening_usd=D(0)
+    )
+    payments.payment_record_cash(
+        cashier=cashier, client_id=paid.client_id, amount=D(24940), currency="CDF"
+    )
+    api = login("billing_agent", world)
+
+    listed = {row["id"]: row["overdue"] for row in api.get(INVOICES).json()["results"]}
+    overdue = api.get(INVOICES, {"overdue": "true"}).json()["results"]
+    not_overdue = api.get(INVOICES, {"overdue": "false"}).json()["results"]
+
+    assert listed == {
+        world["own"].pk: True,
+        world["neighbour"].pk: False,  # due today
+        paid.pk: False,  # due yesterday, but paid
+        world["draft"].pk: False,
+    }
+    assert [row["number"] for row in overdue] == [world["own"].number]
+    assert {row["id"] for row in not_overdue} == {world["neighbour"].pk, paid.pk, world["draft"].pk}
+    assert api.get(f"{INVOICES}{world['own'].pk}/").json()["overdue"] is True
+    refused = api.get(INVOICES, {"overdue": "peut-être"})
+    assert refused.status_code == 400
+    assert "peut-être" in refused.json()["overdue"][0], refused.json()
+    # The client sees it on their own invoice too.
+    mine = login("client", world).get(INVOICES, {"overdue": "true"}).json()["results"]
+    assert [row["id"] for row in mine] == [world["own"].pk]
+
+
+def test_the_agencys_time_zone_decides_when_an_invoice_falls_overdue(world):
+    # Kinshasa is UTC+1, Lubumbashi UTC+2: at 22:30 UTC it is already the next day in the east.
+    due_day = dt.date(2026, 11, 15)
+    for name in ("own", "other"):
+        due_on(world[name], due_day)
+    own, other = world["own"].pk, world["other"].pk
+
+    def overdue_at(utc_time):
+        at = dt.datetime.fromisoformat(f"2026-11-15T{utc_time}+00:00")
+        invoices = selectors.invoices_with_overdue(Invoice.objects.all(), at=at)
+        return set(invoices.filter(overdue=True).values_list("pk", flat=True))
+
+    assert overdue_at("21:30") == set()  # 22:30 in Kinshasa, 23:30 in Lubumbashi
+    assert overdue_at("22:30") == {other}  # 23:30 in Kinshasa, 00:30 on the 16th in Lubumbashi
+    assert overdue_at("23:30") == {own, other}
+    assert overdue_at("23:30") == set(
+        Invoice.objects.filter(
+            selectors.invoices_overdue_condition(at=dt.datetime(2026, 11, 16, 0, 30, tzinfo=dt.UTC))
+        ).values_list("pk", flat=True)
+    )
+
+
+# --- PDFs drawn again -----------------------------------------------------------------------
+
+
+def pdf_words(response, folder):
+    assert response.status_code == 200, response.content
+    assert response["Content-Type"] == "application/pdf"
+    return " ".join(pdf_text(b"".join(response.streaming_content), folder).split())
+
+
+def test_billing_staff_regenerate_an_invoice_pdf_and_others_may_not(world, tmp_path):
+    url = f"{INVOICES}{world['own'].pk}/pdf/"
+    owner_api = login("client", world)
+    assert "Facture n°" in pdf_words(owner_api.get(url), tmp_path)
+    owner = Invoice.objects.get(pk=world["own"].pk).client
+    owner.preferred_language = "en"
+    owner.save()
+    stored = Invoice.objects.get(pk=world["own"].pk).pdf.name
+
+    # The stored PDF is served as it is; the client and a cashier may not have it redrawn.
+    assert "Facture n°" in pdf_words(owner_api.get(url), tmp_path)
+    for who in (owner_api, login("cashier", world)):
+        refused = who.get(url, {"regenerate": "true"})
+        assert refused.status_code == 403
+    bad = login("billing_agent", world).get(url, {"regenerate": "peut-être"})
+    assert bad.status_code == 400
+    assert "regenerate" in bad.json()
+    assert Invoice.objects.get(pk=world["own"].pk).pdf.name == stored
+    assert "Facture n°" in pdf_words(owner_api.get(url), tmp_path)
+
+    redrawn = pdf_words(login("billing_agent", world).get(url, {"regenerate": "true"}), tmp_path)
+
+    assert "Invoice no." in redrawn
+    assert world["own"].number in redrawn
+    assert "24,940.00 CDF" in redrawn
+    # The new file replaced the old one: everyone now gets it.
+    assert "Invoice no." in pdf_words(owner_api.get(url), tmp_path)
+
+
+def test_billing_staff_regenerate_a_credit_note_pdf_of_their_agency_only(world, tmp_path):
+    agent = login("billing_agent", world)
+    notes = {}
+    for name in ("own", "other"):
+        notes[name] = services.credit_note_issue(
+            invoice_id=world[name].pk, reason="Index corrigé", actor=None, amount=D("1160")
+        )
+        assert "Avoir n°" in pdf_words(
+            login("administrator", world).get(f"{CREDIT_NOTES}{notes[name].pk}/pdf/"), tmp_path
+        )
+    owner = notes["own"].client
+    owner.preferred_language = "en"
+    owner.save()
+    own_url = f"{CREDIT_NOTES}{notes['own'].pk}/pdf/"
+
+    assert login("client", world).get(own_url, {"regenerate": "true"}).status_code == 403
+    foreign = agent.get(f"{CREDIT_NOTES}{notes['other'].pk}/pdf/", {"regenerate": "true"})
+    assert foreign.status_code == 404
+    redrawn = pdf_words(agent.get(own_url, {"regenerate": "true"}), tmp_path)
+
+    assert "Credit note no." in redrawn
+    assert "1,160.00" in redrawn
+    assert "Index corrigé" in redrawn
+
+
+# --- Credit notes and runs: who sees which, in a fixed number of queries --------------------
+
+
+def credit_notes(world):
+    """A credit note on the client's invoice, on a neighbour's and on another agency's."""
+    return {
+        name: services.credit_note_issue(
+            invoice_id=world[name].pk, reason="Geste", actor=None, amount=D("10")
+        )
+        for name in ("own", "neighbour", "other")
+    }
+
+
+def runs(world):
+    """October's run of Gombe, of Lubumbashi, and September's of every agency."""
+    return {
+        "own": services.billing_run_start(period=OCTOBER, agency_id=world["gombe"].pk, actor=None),
+        "other": services.billing_run_start(
+            period=OCTOBER, agency_id=world["lubumbashi"].pk, actor=None
+        ),
+        "all": services.billing_run_start(period=dt.date(2026, 9, 1), agency_id=None, actor=None),
+    }
+
+
+STAFF_OF_GOMBE = {"own", "neighbour"}
+CREDIT_NOTES_VISIBLE = {
+    "anonymous": 401,
+    "administrator": {"own", "neighbour", "other"},
+    "agency_manager": STAFF_OF_GOMBE,
+    "billing_agent": STAFF_OF_GOMBE,
+    "cashier": STAFF_OF_GOMBE,
+    "support_agent": STAFF_OF_GOMBE,
+    "technician": 403,
+    "hr_officer": 403,
+    "client": {"own"},
+}
+RUNS_VISIBLE = {
+    "anonymous": 401,
+    "administrator": {"own", "other", "all"},
+    "agency_manager": {"own"},
+    "billing_agent": {"own"},
+    "cashier": 403,
+    "support_agent": 403,
+    "technician": 403,
+    "hr_officer": 403,
+    "client": 403,
+}
+
+
+def check_visible(api, url, rows, visible):
+    listed = api.get(url)
+    if isinstance(visible, int):
+        assert listed.status_code == visible
+        for row in rows.values():
+            assert api.get(f"{url}{row.pk}/").status_code == visible
+        return
+    assert listed.status_code == 200
+    assert {row["id"] for row in listed.json()["results"]} == {rows[n].pk for n in visible}
+    for name, row in rows.items():
+        assert api.get(f"{url}{row.pk}/").status_code == (200 if name in visible else 404)
+
+
+@pytest.mark.parametrize(("actor", "visible"), CREDIT_NOTES_VISIBLE.items())
+def test_who_sees_which_credit_notes(world, actor, visible):
+    notes = credit_notes(world)
+
+    check_visible(login(actor, world), CREDIT_NOTES, notes, visible)
+
+
+@pytest.mark.parametrize(("actor", "visible"), RUNS_VISIBLE.items())
+def test_who_sees_which_billing_runs(world, actor, visible):
+    started = runs(world)
+
+    check_visible(login(actor, world), RUNS, started, visible)
+
+
+def list_queries(api, url):
+    with CaptureQueriesContext(connection) as captured:
+        response = api.get(url)
+    assert response.status_code == 200
+    return len(captured), response.json()["count"]
+
+
+def test_the_credit_note_list_reads_a_fixed_number_of_queries(world):
+    credit_notes(world)
+    api = login("billing_agent", world)
+    list_queries(api, CREDIT_NOTES)  # the user's permissions are read once, then cached
+    few, shown = list_queries(api, CREDIT_NOTES)
+    for name in ("own", "neighbour"):
+        for _ in range(3):
+            services.credit_note_issue(
+                invoice_id=world[name].pk, reason="Geste", actor=None, amount=D("10")
+            )
+
+    many, shown_after = list_queries(api, CREDIT_NOTES)
+
+    assert (shown, shown_after) == (2, 8)
+    assert many == few
+
+
+def test_the_billing_run_list_reads_a_fixed_number_of_queries(world):
+    runs(world)
+    api = login("administrator", world)
+    list_queries(api, RUNS)
+    few, shown = list_queries(api, RUNS)
+    for month in range(3, 9):
+        for agency in ("gombe", "lubumbashi"):
+            services.billing_run_start(
+                period=dt.date(2026, month, 1), agency_id=world[agency].pk, actor=None
+            )
+
+    many, shown_after = list_queries(api, RUNS)
+
+    assert (shown, shown_after) == (3, 15)
+    assert many == few
 
 
 @pytest.mark.parametrize(

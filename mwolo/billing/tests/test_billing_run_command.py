@@ -15,6 +15,7 @@ from django.db import connection
 from mwolo.agencies.tests.factories import AgencyFactory
 from mwolo.billing.models import BillingRun, Invoice
 from mwolo.billing.tests.factories import local, metered_site, tariff
+from mwolo.core.models import Sequence
 
 ROOT = Path(__file__).resolve().parents[3]
 READINGS = [(local("2026-09-30"), "1000"), (local("2026-10-31"), "1050")]
@@ -76,6 +77,8 @@ def _billing_run(*extra: str) -> subprocess.Popen:
         env=environment,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
+        # Its own process group: the crash kills the command and its worker processes.
+        start_new_session=True,
     )
 
 
@@ -85,30 +88,38 @@ def _kill_when(process: subprocess.Popen, reached) -> None:
         assert process.poll() is None, process.stdout.read().decode()
         assert time.monotonic() < deadline, "the run never reached the point of the crash"
         time.sleep(0.005)
-    process.send_signal(signal.SIGKILL)
+    os.killpg(process.pid, signal.SIGKILL)
     process.wait(30)
 
 
 @pytest.mark.django_db(transaction=True)
-@pytest.mark.parametrize("phase", ["drafting", "issuing"])
-def test_a_crash_mid_run_then_a_rerun_leaves_one_invoice_per_site_and_no_gap(phase):
+@pytest.mark.parametrize(
+    ("phase", "workers"), [("drafting", "1"), ("issuing", "1"), ("issuing", "2")]
+)
+def test_a_crash_mid_run_then_a_rerun_leaves_one_invoice_per_site_and_no_gap(phase, workers):
     tariff()
     agency = AgencyFactory(code="KIN-GOM")
     sites = [metered_site(agency=agency, readings=READINGS) for _ in range(90)]
     drafts = Invoice.objects.filter(status=Invoice.Status.DRAFT)
     issued = Invoice.objects.filter(status=Invoice.Status.ISSUED)
+    options = ("--chunk-size", "3", "--workers", workers)
 
-    # A run that only drafts, or one that issues each chunk as it drafts it.
+    # A run that only drafts, or one that issues each chunk as it drafts it (with two
+    # workers, both may be in a chunk's transaction, one of them holding the counter).
     if phase == "drafting":
-        crashing = _billing_run("--chunk-size", "3")
+        crashing = _billing_run(*options)
         _kill_when(crashing, lambda: drafts.count() >= 3)
         assert drafts.count() < len(sites)
     else:
-        crashing = _billing_run("--issue", "--chunk-size", "3")
+        crashing = _billing_run("--issue", *options)
         _kill_when(crashing, lambda: issued.count() >= 3)
         assert issued.count() < len(sites)
+    # Every process of the run is gone: nothing is written any more.
+    left = (Invoice.objects.count(), issued.count())
+    time.sleep(1)
+    assert (Invoice.objects.count(), issued.count()) == left
 
-    rerun = _billing_run("--issue", "--chunk-size", "3")
+    rerun = _billing_run("--issue", *options)
     output, _ = rerun.communicate(timeout=300)
     assert rerun.returncode == 0, output.decode()
 
@@ -116,3 +127,8 @@ def test_a_crash_mid_run_then_a_rerun_leaves_one_invoice_per_site_and_no_gap(pha
     assert set(Invoice.objects.values_list("site_id", flat=True)) == {s.pk for s in sites}
     numbers = sorted(int(number[-6:]) for number in issued.values_list("number", flat=True))
     assert numbers == list(range(1, len(sites) + 1))
+    # The counter gave back what the killed transactions had taken.
+    (counter,) = Sequence.objects.filter(key__startswith="invoice-").values_list(
+        "last_value", flat=True
+    )
+    assert counter == len(sites)

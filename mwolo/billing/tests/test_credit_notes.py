@@ -1,4 +1,5 @@
-"""Credit notes, balances and statements: what a client owes comes from the entries."""
+"""Credit notes, balances and statements: what a client owes comes from the entries, and
+an invoice's status from what is left to pay on it."""
 
 import datetime as dt
 from decimal import Decimal
@@ -6,11 +7,15 @@ from decimal import Decimal
 import pytest
 from django.core.exceptions import ValidationError
 
+from mwolo.accounts.tests.factories import EmployeeFactory
 from mwolo.billing import selectors, services
 from mwolo.billing.models import AccountEntry, CreditNote, Invoice
 from mwolo.billing.tests.factories import OCTOBER, local, metered_site, tariff
 from mwolo.core import clock
 from mwolo.core.exceptions import ApplicationError
+from mwolo.core.permissions import Role
+from mwolo.payments import services as payments
+from mwolo.payments.tests.factories import cashier_of
 
 pytestmark = pytest.mark.django_db
 
@@ -129,3 +134,85 @@ def test_the_statement_runs_the_balance_from_the_entries(issued):
         selectors.client_statement(
             client=issued.client, currency="CDF", start=today, end=today - dt.timedelta(days=1)
         )
+
+
+# --- The invoice's status after a credit note ------------------------------------------------
+
+
+@pytest.fixture
+def till(issued):
+    cashier = cashier_of(issued.agency)
+    payments.cash_session_open(
+        cashier=cashier, agency_id=issued.agency_id, opening_cdf=D(0), opening_usd=D(0)
+    )
+    return cashier
+
+
+def pay(issued, till, amount):
+    return payments.payment_record_cash(
+        cashier=till, client_id=issued.client_id, amount=D(amount), currency="CDF"
+    )
+
+
+def status_of(invoice):
+    return Invoice.objects.get(pk=invoice.pk).status
+
+
+def test_a_credit_note_for_what_payments_left_marks_the_invoice_paid(issued, till):
+    pay(issued, till, 20000)
+    assert status_of(issued) == Invoice.Status.PARTIALLY_PAID
+
+    services.credit_note_issue(
+        invoice_id=issued.pk, reason="Geste commercial", actor=None, amount=D(4940)
+    )
+
+    assert status_of(issued) == Invoice.Status.PAID
+    assert selectors.invoices_open_amounts(invoice_ids=[issued.pk]) == {issued.pk: D("0.00")}
+    assert selectors.client_balances(client_id=issued.client_id) == {"CDF": D("0.00")}
+
+
+def test_a_partial_credit_on_a_partly_paid_invoice_leaves_it_partly_paid(issued, till):
+    pay(issued, till, 10000)
+
+    services.credit_note_issue(invoice_id=issued.pk, reason="Geste", actor=None, amount=D(940))
+
+    assert status_of(issued) == Invoice.Status.PARTIALLY_PAID
+    assert selectors.invoices_open_amounts(invoice_ids=[issued.pk]) == {issued.pk: D("14000.00")}
+
+
+def test_a_reversed_payment_reopens_a_credited_invoice_as_issued(issued, till):
+    payment = pay(issued, till, 20000)
+    services.credit_note_issue(invoice_id=issued.pk, reason="Geste", actor=None, amount=D(4940))
+    manager = EmployeeFactory(role=Role.AGENCY_MANAGER, agency=issued.agency)
+
+    payments.payment_reverse(payment_id=payment.pk, reason="Chèque sans provision", actor=manager)
+
+    # What is left is what the credit note left: nothing of it is paid any more.
+    assert status_of(issued) == Invoice.Status.ISSUED
+    assert selectors.invoices_open_amounts(invoice_ids=[issued.pk]) == {issued.pk: D("20000.00")}
+
+
+def test_a_full_credit_of_a_paid_invoice_cancels_it_and_leaves_the_money_as_credit(issued, till):
+    pay(issued, till, 24940)
+
+    services.credit_note_issue(invoice_id=issued.pk, reason="Relevé erroné", actor=None)
+
+    assert status_of(issued) == Invoice.Status.CANCELLED
+    assert selectors.client_balances(client_id=issued.client_id) == {"CDF": D("-24940.00")}
+
+
+@pytest.mark.parametrize(
+    ("credited", "paid", "status"),
+    [
+        ("0", "0", Invoice.Status.ISSUED),
+        ("1160", "0", Invoice.Status.ISSUED),
+        ("0", "100", Invoice.Status.PARTIALLY_PAID),
+        ("4940", "19999.99", Invoice.Status.PARTIALLY_PAID),
+        ("4940", "20000", Invoice.Status.PAID),
+        ("0", "30000", Invoice.Status.PAID),
+        ("24940", "0", Invoice.Status.CANCELLED),
+        ("24940", "24940", Invoice.Status.CANCELLED),
+    ],
+)
+def test_the_status_rule(credited, paid, status):
+    assert selectors.invoice_status(total=D(24940), credited=D(credited), paid=D(paid)) == status

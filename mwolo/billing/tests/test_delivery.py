@@ -1,27 +1,23 @@
 """From readings to the PDF in the client's mailbox: real files, read back as text."""
 
-import subprocess
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
+from auditlog.models import LogEntry
 
-from mwolo.billing import delivery, services
+from mwolo.accounts.tests.factories import EmployeeFactory
+from mwolo.billing import delivery, selectors, services
 from mwolo.billing.models import ExchangeRate, Invoice
-from mwolo.billing.tests.factories import OCTOBER, local, metered_site, tariff
+from mwolo.billing.tests.factories import OCTOBER, local, metered_site, pdf_text, tariff
 from mwolo.core import clock
+from mwolo.core.permissions import Role
 from mwolo.crm.models import Channel, PartyKind
 from mwolo.notifications.models import Notification
+from mwolo.payments import services as payments
 
 pytestmark = pytest.mark.django_db
 
-
-def text_of(pdf: bytes, folder: Path) -> str:
-    path = folder / "document.pdf"
-    path.write_bytes(pdf)
-    return subprocess.run(
-        ["pdftotext", "-layout", str(path), "-"], check=True, capture_output=True, text=True
-    ).stdout
+D = Decimal
 
 
 @pytest.fixture
@@ -51,7 +47,7 @@ def test_an_issued_invoice_reaches_the_client_as_a_pdf_by_email(
     assert invoice.number in invoice.pdf.name
     assert invoice.pdf.name.endswith(".pdf")
     with invoice.pdf.open("rb") as stored:
-        text = text_of(stored.read(), tmp_path)
+        text = pdf_text(stored.read(), tmp_path)
     for expected in (
         invoice.number,
         "Kabasele Mbuyi Thérèse" if "Kabasele Mbuyi Thérèse" in text else "Thérèse Kabasele Mbuyi",
@@ -82,7 +78,7 @@ def test_an_english_client_gets_an_english_invoice(thérèse, tmp_path):
     services.invoices_draft(period=OCTOBER, site_ids=[thérèse.pk])
     invoice = services.invoice_issue(invoice_id=Invoice.objects.get().pk, actor=None)
 
-    text = text_of(delivery.invoice_pdf(invoice_id=invoice.pk).open("rb").read(), tmp_path)
+    text = pdf_text(delivery.invoice_pdf(invoice_id=invoice.pk).open("rb").read(), tmp_path)
 
     assert "October 2026" in text
     assert "24,940.00 CDF" in text
@@ -106,7 +102,7 @@ def test_an_estimated_invoice_says_so(tmp_path):
     )
     invoice = services.invoice_issue(invoice_id=draft.pk, actor=None)
 
-    text = text_of(delivery.invoice_pdf(invoice_id=invoice.pk).open("rb").read(), tmp_path)
+    text = pdf_text(delivery.invoice_pdf(invoice_id=invoice.pk).open("rb").read(), tmp_path)
 
     assert "estimé" in text.lower()
     assert "930" in text
@@ -119,22 +115,56 @@ def test_a_credit_note_prints_what_it_credits(thérèse, tmp_path):
         invoice_id=invoice.pk, reason="Relevé erroné, index corrigé", actor=None
     )
 
-    text = text_of(delivery.credit_note_pdf(credit_note_id=note.pk).open("rb").read(), tmp_path)
+    text = pdf_text(delivery.credit_note_pdf(credit_note_id=note.pk).open("rb").read(), tmp_path)
 
     for expected in (note.number, invoice.number, "Relevé erroné, index corrigé", "24 940,00"):
         assert expected in text, expected
 
 
-def test_a_regenerated_pdf_shows_the_payments_since(thérèse, tmp_path):
-    services.invoices_draft(period=OCTOBER, site_ids=[thérèse.pk])
-    invoice = services.invoice_issue(invoice_id=Invoice.objects.get().pk, actor=None)
-    first = delivery.invoice_pdf(invoice_id=invoice.pk).name
+def test_the_invoice_pdf_is_the_invoice_as_issued_however_often_it_is_drawn(thérèse, tmp_path):
+    """The stored PDF is the legal document: drawn again after a credit note and a
+    payment, it shows the amounts of the issue; the statement shows what is owed now."""
+    other = metered_site(
+        agency=thérèse.agency,
+        readings=[(local("2026-09-30"), "1100"), (local("2026-10-31"), "1150")],
+    )
+    other.client = thérèse.client
+    other.save()
+    services.invoices_draft(period=OCTOBER, site_ids=[thérèse.pk, other.pk])
+    earlier = services.invoice_issue(invoice_id=Invoice.objects.get(site=other).pk, actor=None)
+    assert earlier.total == D("8700.00")
+    invoice = services.invoice_issue(invoice_id=Invoice.objects.get(site=thérèse).pk, actor=None)
+    first = pdf_text(delivery.invoice_pdf(invoice_id=invoice.pk).open("rb").read(), tmp_path)
     services.credit_note_issue(
         invoice_id=invoice.pk, reason="Geste", actor=None, amount=Decimal("4940")
     )
+    cashier = EmployeeFactory(role=Role.CASHIER, agency=thérèse.agency)
+    payments.cash_session_open(
+        cashier=cashier, agency_id=thérèse.agency_id, opening_cdf=D(0), opening_usd=D(0)
+    )
+    payments.payment_record_cash(
+        cashier=cashier, client_id=thérèse.client_id, amount=D(10000), currency="CDF"
+    )
+    agent = EmployeeFactory(role=Role.BILLING_AGENT, agency=thérèse.agency)
 
-    again = delivery.invoice_pdf(invoice_id=invoice.pk, regenerate=True)
+    again = delivery.invoice_pdf_regenerate(invoice_id=invoice.pk, actor=agent)
 
-    assert again.name.endswith(".pdf")
-    assert not again.storage.exists(first) or again.name == first
-    assert "20 000,00" in text_of(again.open("rb").read(), tmp_path)
+    text = pdf_text(again.open("rb").read(), tmp_path)
+    assert text == first
+    words = " ".join(text.split())
+    for expected in (
+        "Total TTC 24 940,00 CDF",
+        "Solde antérieur 8 700,00 CDF",  # the earlier invoice, unpaid at the issue
+        "NET À PAYER 33 640,00 CDF",
+    ):
+        assert expected in words, expected
+    assert "Déjà payé" not in words
+    entry = LogEntry.objects.get_for_object(invoice).get()
+    assert (entry.actor, entry.action) == (agent, LogEntry.Action.UPDATE)
+    # What is owed today is the statement's: 33 640 less the credit note and the payment.
+    today = clock.today("Africa/Kinshasa")
+    statement = selectors.client_statement(
+        client=thérèse.client, currency="CDF", start=today, end=today
+    )
+    now = " ".join(pdf_text(delivery.statement_pdf(statement=statement).read(), tmp_path).split())
+    assert "18 700,00" in now
