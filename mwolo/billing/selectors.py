@@ -22,7 +22,7 @@ from mwolo.crm.models import Client
 from mwolo.geo.models import TimeZone
 
 from .models import AccountEntry, Currency, ExchangeRate, Invoice, Tariff
-from .pricing import Band
+from .pricing import Band, round_money
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import AnonymousUser
@@ -75,8 +75,9 @@ def _booked_until(entries: QuerySet[AccountEntry], until: dt.datetime | None) ->
 def client_balances(*, client_id: int, until: dt.datetime | None = None) -> dict[str, Decimal]:
     """What a client owes, per currency (negative: credit in their favour), from entries
     (those booked up to ``until`` when given: the account as it stood then)."""
+    # Sums to the cent: SQLite hands a sum of decimals back with ten places.
     return {
-        row["currency"]: row["balance"]
+        row["currency"]: round_money(row["balance"])
         for row in _booked_until(AccountEntry.objects.filter(client_id=client_id), until)
         .values("currency")
         .annotate(balance=Sum("amount"))
@@ -98,7 +99,7 @@ def invoices_open_amounts(
         .annotate(amount=Sum("amount"))
         .values_list("invoice_id", "amount")
     ):
-        settled[invoice_id] = -amount
+        settled[invoice_id] = -round_money(amount)
     return {
         invoice_id: total - settled[invoice_id]
         for invoice_id, total in Invoice.objects.filter(pk__in=ids).values_list("pk", "total")
@@ -218,7 +219,7 @@ def client_statement(*, client: Client, currency: str, start: dt.date, end: dt.d
     until = dt.datetime.combine(end + dt.timedelta(days=1), dt.time(), tzinfo=zone)
     entries = AccountEntry.objects.filter(client=client, currency=currency)
     opening = entries.filter(booked_at__lt=since).aggregate(total=Sum("amount"))["total"]
-    balance = opening or Decimal(0)
+    balance = round_money(opening or Decimal(0))
     lines = []
     for entry in entries.filter(booked_at__gte=since, booked_at__lt=until).order_by(
         "booked_at", "pk"

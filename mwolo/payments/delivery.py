@@ -46,7 +46,9 @@ def receipt_document(payment: Payment) -> documents.ReceiptDocument:
     """What a receipt prints, in the account's currency (the day's rate applied)."""
     client = payment.client
     allocations = [
-        documents.Allocation(invoice_number=row["invoice__number"], amount=-row["total"])
+        documents.Allocation(
+            invoice_number=row["invoice__number"], amount=-round_money(row["total"])
+        )
         for row in AccountEntry.objects.filter(
             payment=payment, invoice__isnull=False, kind=AccountEntry.Kind.PAYMENT
         )

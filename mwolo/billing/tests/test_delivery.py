@@ -7,7 +7,7 @@ from auditlog.models import LogEntry
 
 from mwolo.accounts.tests.factories import EmployeeFactory
 from mwolo.billing import delivery, selectors, services
-from mwolo.billing.models import ExchangeRate, Invoice
+from mwolo.billing.models import AccountEntry, ExchangeRate, Invoice
 from mwolo.billing.tests.factories import OCTOBER, local, metered_site, pdf_text, tariff
 from mwolo.core import clock
 from mwolo.core.permissions import Role
@@ -69,6 +69,28 @@ def test_an_issued_invoice_reaches_the_client_as_a_pdf_by_email(
     # Its notice is recorded once, and sending again sends nothing more.
     delivery.invoices_deliver(invoice_ids=[invoice.pk])
     assert Notification.objects.filter(event="invoice_issued", channel="email").count() == 1
+
+
+def test_amounts_in_the_notice_are_to_the_cent_whatever_the_database_sums(
+    thérèse, django_capture_on_commit_callbacks
+):
+    # Credit left by an earlier payment: the amount due is a sum of account entries.
+    AccountEntry.objects.create(
+        client=thérèse.client,
+        currency="CDF",
+        kind=AccountEntry.Kind.PAYMENT,
+        reference="REC-2026-000001",
+        booked_at=clock.now(),
+        amount=Decimal("-1000.10"),
+    )
+    services.invoices_draft(period=OCTOBER, site_ids=[thérèse.pk])
+
+    with django_capture_on_commit_callbacks(execute=True):
+        invoice = services.invoice_issue(invoice_id=Invoice.objects.get().pk, actor=None)
+
+    assert str(selectors.client_balances(client_id=invoice.client_id)["CDF"]) == "23939.90"
+    notice = Notification.objects.get(event="invoice_issued", channel="email")
+    assert "23 939,90 CDF" in notice.body
 
 
 def test_an_english_client_gets_an_english_invoice(thérèse, tmp_path):
