@@ -222,6 +222,9 @@ FIELD_ENCRYPTION_KEYS = env.list("FIELD_ENCRYPTION_KEYS", default=[])
 MQTT_URL = env.str("MQTT_URL", default="mqtt://127.0.0.1:11883")
 # Every topic starts with it (meter protocol v1: <prefix>/meters/<serial>/...).
 MQTT_TOPIC_PREFIX = env.str("MQTT_TOPIC_PREFIX", default="mwolo")
+# A meter silent this long is marked offline and alarmed by the reconciliation (every 5
+# minutes): longer than the meters' reporting interval (docs/meter-protocol.md).
+METERING_OFFLINE_AFTER_MINUTES = env.int("METERING_OFFLINE_AFTER_MINUTES", default=30)
 
 # --- Mobile money (docs/payments.md) -----------------------------------------------------------
 # Each operator's address and merchant credentials. Without variables the adapters talk to

@@ -2,15 +2,21 @@
 
 import datetime as dt
 import io
+import threading
+import time
+import uuid
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 import openpaygo
 import openpyxl
 import pytest
+from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from django.db import connection, connections, transaction
+from django.test.utils import CaptureQueriesContext
 
 from mwolo.accounts.tests.factories import EmployeeFactory
 from mwolo.agencies.tests.factories import AgencyFactory
@@ -485,8 +491,9 @@ def test_an_ack_settles_the_command_once(meter):
         serial=meter.serial, command_id=command.uuid, status="ok", relay="off", at=clock.now()
     )
 
-    assert services.acks_apply(acks=[ack])["acknowledged"] == 1
-    assert services.acks_apply(acks=[ack])["repeated"] == 1
+    assert services.acks_apply(acks=[ack]).acknowledged == 1
+    again = services.acks_apply(acks=[ack])
+    assert (again.acknowledged, again.anomalies.counts) == (0, {"duplicate_ack": 1})
 
     command.refresh_from_db()
     meter.refresh_from_db()
@@ -503,7 +510,7 @@ def test_an_ack_from_another_meter_is_ignored(meter, site):
         serial=other.serial, command_id=command.uuid, status="ok", relay="off", at=clock.now()
     )
 
-    assert services.acks_apply(acks=[ack])["unknown_command"] == 1
+    assert services.acks_apply(acks=[ack]).anomalies.counts == {"unknown_command": 1}
     command.refresh_from_db()
     assert command.status == MeterCommand.Status.QUEUED
 
@@ -529,25 +536,125 @@ def test_a_refused_command_fails_and_alarms(meter):
     assert MeterAlarm.objects.filter(meter=meter, kind=MeterAlarm.Kind.COMMAND_FAILED).exists()
 
 
+def open_offline_alarms(meter):
+    return MeterAlarm.objects.filter(meter=meter, kind="offline", closed_at__isnull=True)
+
+
 def test_a_meter_back_online_gets_its_commands_at_once(meter):
+    services.statuses_apply(statuses=[Status(serial=meter.serial, online=True, relay="on")])
     command = services.meter_relay_request(
         meter_id=meter.pk, wanted=Relay.OFF, why="staff", source="staff"
     )
     services.commands_dispatch(publish=lambda serial, payload: None)
     services.statuses_apply(statuses=[Status(serial=meter.serial, online=False)])
-    assert MeterAlarm.objects.filter(meter=meter, kind="offline", closed_at__isnull=True).exists()
+    assert open_offline_alarms(meter).get().details == "Le compteur est hors ligne."
+
+    report = services.statuses_apply(
+        statuses=[Status(serial=meter.serial, online=True, relay="on", fw="2.4")]
+    )
+
+    assert report.came_back == 1
+    command.refresh_from_db()
+    assert command.next_attempt_at <= clock.now()
+    assert not open_offline_alarms(meter).exists()
+    meter.refresh_from_db()
+    assert (meter.online, meter.firmware) == (True, "2.4")
+
+
+def test_a_meter_that_drops_and_returns_within_one_batch_gets_its_commands(meter):
+    services.statuses_apply(statuses=[Status(serial=meter.serial, online=True, relay="on")])
+    command = services.meter_relay_request(
+        meter_id=meter.pk, wanted=Relay.OFF, why="staff", source="staff"
+    )
+    services.commands_dispatch(publish=lambda serial, payload: None)
 
     services.statuses_apply(
-        statuses=[Status(serial=meter.serial, online=True, relay="on", fw="2.4")]
+        statuses=[
+            Status(serial=meter.serial, online=False),  # its last will
+            Status(serial=meter.serial, online=True, relay="on"),  # back, maybe a new session
+        ]
     )
 
     command.refresh_from_db()
     assert command.next_attempt_at <= clock.now()
-    assert not MeterAlarm.objects.filter(
-        meter=meter, kind="offline", closed_at__isnull=True
-    ).exists()
+    assert not open_offline_alarms(meter).exists()
+
+
+def test_a_relay_change_of_a_meter_online_resends_nothing(meter):
+    services.statuses_apply(statuses=[Status(serial=meter.serial, online=True, relay="on")])
+    command = services.meter_relay_request(
+        meter_id=meter.pk, wanted=Relay.OFF, why="staff", source="staff"
+    )
+    services.commands_dispatch(publish=lambda serial, payload: None)
+    command.refresh_from_db()
+    due = command.next_attempt_at
+
+    # The meter applied the command: its status (relay off) comes before its ack.
+    report = services.statuses_apply(
+        statuses=[Status(serial=meter.serial, online=True, relay="off")]
+    )
+
+    assert report.came_back == 0
+    command.refresh_from_db()
+    assert command.next_attempt_at == due > clock.now()
+    assert Meter.objects.get(pk=meter.pk).relay_reported == Relay.OFF
+
+
+def test_a_replayed_status_is_no_sign_of_life_and_resends_nothing(meter):
+    services.statuses_apply(statuses=[Status(serial=meter.serial, online=True, relay="on")])
+    seen = clock.now() - 10 * dt.timedelta(minutes=1)
+    Meter.objects.filter(pk=meter.pk).update(last_seen_at=seen)
+    command = services.meter_relay_request(
+        meter_id=meter.pk, wanted=Relay.OFF, why="staff", source="staff"
+    )
+    services.commands_dispatch(publish=lambda serial, payload: None)
+    command.refresh_from_db()
+    due = command.next_attempt_at
+
+    # The head-end (re)subscribes: the broker replays the meter's retained status.
+    report = services.statuses_apply(
+        statuses=[], replayed=[Status(serial=meter.serial, online=True, relay="on", fw="2.5")]
+    )
+
+    assert report.came_back == 0
+    command.refresh_from_db()
+    assert command.next_attempt_at == due  # not re-sent: it was just sent
     meter.refresh_from_db()
-    assert (meter.online, meter.firmware) == (True, "2.4")
+    assert (meter.online, meter.last_seen_at, meter.firmware) == (True, seen, "2.5")
+
+
+def test_a_replayed_last_will_takes_the_meter_offline_once(meter):
+    services.statuses_apply(statuses=[Status(serial=meter.serial, online=True, relay="on")])
+    seen = Meter.objects.get(pk=meter.pk).last_seen_at
+
+    for _replay in range(3):  # three restarts of the head-end
+        services.statuses_apply(statuses=[], replayed=[Status(serial=meter.serial, online=False)])
+
+    meter.refresh_from_db()
+    assert (meter.online, meter.last_seen_at) == (False, seen)
+    alarm = open_offline_alarms(meter).get()
+    assert alarm.occurrences == 1
+
+
+def test_a_replayed_online_status_does_not_bring_a_silent_meter_back(meter):
+    services.statuses_apply(statuses=[Status(serial=meter.serial, online=True, relay="on")])
+    Meter.objects.filter(pk=meter.pk).update(last_seen_at=clock.now() - 2 * HOUR)
+    assert services.meters_reconcile().offline == 1
+    command = services.meter_relay_request(
+        meter_id=meter.pk, wanted=Relay.OFF, why="staff", source="staff"
+    )
+    services.commands_dispatch(publish=lambda serial, payload: None)
+    command.refresh_from_db()
+    due = command.next_attempt_at
+
+    services.statuses_apply(
+        statuses=[], replayed=[Status(serial=meter.serial, online=True, relay="on")]
+    )
+
+    assert not Meter.objects.get(pk=meter.pk).online
+    assert open_offline_alarms(meter).get().occurrences == 1
+    command.refresh_from_db()
+    assert command.next_attempt_at == due
 
 
 def test_commands_expire_when_never_acknowledged(meter):
@@ -718,3 +825,315 @@ def test_no_sale_without_a_tariff_or_a_rate(site):
             meter_id=meter.pk, amount=Decimal(5), currency="USD", actor=None
         )
     assert not PrepaidToken.objects.exists()
+
+
+# --- What the head-end cannot use: counted --------------------------------------------------
+
+
+def test_duplicate_and_late_readings_are_counted_and_stored_once(meter):
+    base = meter.last_reading_at
+    first = services.telemetry_ingest(
+        messages=[
+            telemetry(meter, (base + 2 * HOUR, "1002.000")),
+            telemetry(meter, (base + 2 * HOUR, "1002.000")),  # QoS 1: the same message again
+        ]
+    )
+    late = services.telemetry_ingest(
+        messages=[
+            telemetry(
+                meter,
+                (base, "1000.000"),  # the installation's reading
+                (base + HOUR, "1001.000"),  # buffered by the meter, arrives after a newer one
+                (base + 2 * HOUR, "1002.000"),  # stored by the first batch
+            )
+        ]
+    )
+
+    assert (first.readings, first.anomalies.counts) == (1, {"duplicate_reading": 1})
+    assert (late.readings, late.anomalies.counts) == (
+        1,
+        {"duplicate_reading": 2, "late_reading": 1},
+    )
+    assert late.anomalies.serials["late_reading"] == {meter.serial}
+    assert MeterReading.objects.filter(meter=meter).count() == 3
+    assert MeterReading.objects.get(taken_at=base + HOUR).flag == ""
+    meter.refresh_from_db()
+    assert (meter.last_reading_at, meter.last_energy_kwh) == (base + 2 * HOUR, Decimal("1002"))
+
+
+def test_unknown_serials_are_counted_per_message_in_every_kind(meter):
+    at = clock.now()
+    reading = Reading(at=at, energy_kwh=Decimal(1), relay="on")
+    ingest = services.telemetry_ingest(
+        messages=[Telemetry(serial="GHOST-1", readings=(reading,))] * 2
+    )
+    acks = services.acks_apply(
+        acks=[Ack(serial="GHOST-2", command_id=uuid.uuid4(), status="ok", relay="on", at=at)]
+    )
+    statuses = services.statuses_apply(
+        statuses=[Status(serial="GHOST-3", online=True)],
+        replayed=[Status(serial="GHOST-3", online=False), Status(serial=meter.serial, online=True)],
+    )
+
+    assert ingest.anomalies.counts == {"unknown_serial": 2}
+    assert ingest.unknown_serials == {"GHOST-1"}
+    assert acks.anomalies.counts == {"unknown_serial": 1}
+    assert statuses.anomalies.counts == {"unknown_serial": 2}
+    assert statuses.anomalies.serials["unknown_serial"] == {"GHOST-3"}
+    assert not MeterReading.objects.exclude(meter=meter).exists()
+
+
+def test_an_ack_for_a_superseded_command_still_tells_the_relay(meter):
+    disconnect = services.meter_relay_request(
+        meter_id=meter.pk, wanted=Relay.OFF, why="dunning", source="dunning"
+    )
+    services.meter_relay_request(meter_id=meter.pk, wanted=Relay.ON, why="normal", source="staff")
+    ack = Ack(
+        serial=meter.serial, command_id=disconnect.uuid, status="ok", relay="off", at=clock.now()
+    )
+
+    report = services.acks_apply(acks=[ack])
+
+    assert report.anomalies.counts == {"late_ack": 1}
+    disconnect.refresh_from_db()
+    assert disconnect.status == MeterCommand.Status.SUPERSEDED
+    assert Meter.objects.get(pk=meter.pk).relay_reported == Relay.OFF
+
+
+# --- The head-end's services: a fixed number of queries, meters locked first -----------------
+
+
+def queries_for(build, run, count: int) -> int:
+    """Queries ``run(build(count))`` makes; what ``build`` wrote is rolled back after."""
+    with transaction.atomic():
+        prepared = build(count)
+        with CaptureQueriesContext(connection) as captured:
+            run(prepared)
+        transaction.set_rollback(True)
+    return len(captured)
+
+
+def some_meters(count: int, **kwargs) -> list[Meter]:
+    site = SiteFactory()
+    return [installed_meter(site, at=clock.now() - 10 * HOUR, **kwargs) for _ in range(count)]
+
+
+def online(meters):
+    services.statuses_apply(statuses=[Status(serial=m.serial, online=True) for m in meters])
+
+
+def disconnects(meters) -> dict[int, MeterCommand]:
+    decided = services.meters_relay_request(
+        meter_ids=[m.pk for m in meters], wanted=Relay.OFF, why="dunning", source="dunning"
+    )
+    return {pk: command for pk, command in decided.items() if command is not None}
+
+
+def test_telemetry_ingest_queries_do_not_grow_with_the_meters():
+    def build(count):
+        meters = some_meters(count)
+        messages = []
+        for index, m in enumerate(meters):
+            base = m.last_reading_at
+            tamper = index % 2 == 0
+            messages.append(telemetry(m, (base, "1000"), (base + HOUR, "1001"), tamper=tamper))
+            messages.append(telemetry(m, (base + HOUR, "1001")))
+        messages.append(telemetry(Meter(serial="GHOST-1"), (clock.now(), "1")))
+        return messages
+
+    def run(messages):
+        report = services.telemetry_ingest(messages=messages)
+        assert report.anomalies.counts["duplicate_reading"] >= 2
+
+    assert queries_for(build, run, 2) == queries_for(build, run, 8)
+
+
+def test_acks_apply_queries_do_not_grow_with_the_acks():
+    def build(count):
+        meters = some_meters(count)
+        commands = disconnects(meters)
+        acks = []
+        for index, m in enumerate(meters):
+            ok = index % 2 == 0
+            ack = Ack(
+                serial=m.serial,
+                command_id=commands[m.pk].uuid,
+                status="ok" if ok else "error",
+                relay="off" if ok else "on",
+                at=clock.now(),
+                error=None if ok else f"relay_fault {index}",
+            )
+            acks += [ack, ack]
+        return acks
+
+    def run(acks):
+        report = services.acks_apply(acks=acks)
+        assert report.failed >= 1
+        assert report.acknowledged >= 1
+
+    assert queries_for(build, run, 2) == queries_for(build, run, 8)
+
+
+def test_statuses_apply_queries_do_not_grow_with_the_meters():
+    def build(count):
+        meters = some_meters(count)
+        online(meters)
+        disconnects(meters)
+        services.commands_dispatch(publish=lambda serial, payload: None)
+        half = count // 2
+        services.statuses_apply(
+            statuses=[Status(serial=m.serial, online=False) for m in meters[:half]]
+        )
+        # The first half comes back (re-sends), the second half goes away (alarms).
+        return [Status(serial=m.serial, online=i < half, relay="on") for i, m in enumerate(meters)]
+
+    def run(statuses):
+        report = services.statuses_apply(statuses=statuses)
+        assert report.came_back >= 1
+        assert report.went_away >= 1
+
+    assert queries_for(build, run, 2) == queries_for(build, run, 8)
+
+
+def test_commands_dispatch_queries_do_not_grow_with_the_commands():
+    def build(count):
+        meters = some_meters(count)
+        commands = disconnects(meters)
+        for attempts, command in enumerate(commands.values()):  # each at its own retry
+            MeterCommand.objects.filter(pk=command.pk).update(attempts=attempts)
+        expired = list(commands.values())[: count // 2]
+        MeterCommand.objects.filter(pk__in=[c.pk for c in expired]).update(
+            expires_at=clock.now() - HOUR
+        )
+        return count - len(expired)
+
+    def run(due):
+        assert services.commands_dispatch(publish=lambda serial, payload: None) == due
+
+    assert queries_for(build, run, 2) == queries_for(build, run, 8)
+
+
+def test_reconciliation_queries_do_not_grow_with_the_meters():
+    def build(count):
+        meters = some_meters(count)
+        third = count // 3 or 1
+        ids = [m.pk for m in meters]
+        Meter.objects.filter(pk__in=ids[:third]).update(
+            relay_wanted=Relay.OFF, relay_reported=Relay.ON, disagreements=5
+        )
+        Meter.objects.filter(pk__in=ids[third : 2 * third]).update(
+            relay_reported=Relay.ON, disagreements=2
+        )
+        Meter.objects.filter(pk__in=ids[2 * third :]).update(
+            online=True, last_seen_at=clock.now() - 2 * HOUR
+        )
+        return third
+
+    def run(third):
+        report = services.meters_reconcile()
+        assert (report.commands, report.alarms) == (third, third)
+        assert report.offline >= 1
+
+    assert queries_for(build, run, 3) == queries_for(build, run, 9)
+
+
+def statements(run) -> list[str]:
+    with CaptureQueriesContext(connection) as captured:
+        run()
+    return [query["sql"] for query in captured]
+
+
+def first_index(sqls: list[str], table: str, *, writes: bool = False) -> int:
+    quoted = f'"{table}"'
+    for index, sql in enumerate(sqls):
+        locks = "FOR UPDATE" in sql or (writes and sql.startswith(("UPDATE", "INSERT")))
+        if quoted in sql and (locks or connection.vendor != "postgresql"):
+            return index
+    raise AssertionError(f"no statement on {table}")
+
+
+def test_the_services_lock_meters_by_id_before_their_commands(site):
+    def acks_in_any_order():
+        meters = [installed_meter(site) for _ in range(3)]
+        commands = disconnects(meters)
+        acks = [
+            Ack(serial=m.serial, command_id=commands[m.pk].uuid, status="ok", relay="off", at=now)
+            for m in reversed(meters)
+        ]
+        return lambda: services.acks_apply(acks=acks)
+
+    def decision_superseding_commands():
+        meters = [installed_meter(site) for _ in range(3)]
+        disconnects(meters)
+        return lambda: services.meters_relay_request(
+            meter_ids=[m.pk for m in reversed(meters)], wanted=Relay.ON, why="normal", source="x"
+        )
+
+    now = clock.now()
+    for prepare in (acks_in_any_order, decision_superseding_commands):
+        sqls = statements(prepare())
+        meter_lock = first_index(sqls, "metering_meter")
+        assert first_index(sqls, "metering_metercommand", writes=True) > meter_lock
+        assert 'ORDER BY "metering_meter"."id" ASC' in sqls[meter_lock]
+
+
+POSTGRES = settings.DATABASES["default"]["ENGINE"].endswith("postgresql")
+
+
+@pytest.mark.skipif(not POSTGRES, reason="SQLite has one writer: its transactions never interleave")
+@pytest.mark.django_db(transaction=True)
+def test_acks_and_a_decision_on_the_same_meters_at_once_do_not_deadlock():
+    """A dunning decision waits on a meter while a head-end worker applies acks of the same
+    meters (in another order): with one lock order, one waits for the other."""
+    site = SiteFactory()
+    meters = [installed_meter(site) for _ in range(2)]
+    commands = disconnects(meters)
+    acks = [
+        Ack(
+            serial=m.serial,
+            command_id=commands[m.pk].uuid,
+            status="ok",
+            relay="off",
+            at=clock.now(),
+        )
+        for m in reversed(meters)
+    ]
+    errors: list[BaseException] = []
+    holding, release = threading.Event(), threading.Event()
+
+    def in_thread(work) -> threading.Thread:
+        def run():
+            try:
+                work()
+            except BaseException as error:
+                errors.append(error)
+            finally:
+                connections.close_all()
+
+        thread = threading.Thread(target=run)
+        thread.start()
+        return thread
+
+    def hold_first_meter():
+        with transaction.atomic():
+            list(Meter.objects.select_for_update().filter(pk=meters[0].pk))
+            holding.set()
+            release.wait(20)
+
+    blocker = in_thread(hold_first_meter)
+    assert holding.wait(10)
+    decision = in_thread(
+        lambda: services.meters_relay_request(
+            meter_ids=[m.pk for m in meters], wanted=Relay.ON, why="normal", source="staff"
+        )
+    )
+    time.sleep(0.5)  # the decision waits for the first meter
+    worker = in_thread(lambda: services.acks_apply(acks=acks))
+    time.sleep(0.5)  # the acks wait too (they once locked the commands first, then meters)
+    release.set()
+    for thread in (blocker, decision, worker):
+        thread.join(30)
+
+    assert errors == []
+    assert MeterCommand.objects.filter(action="connect", status="queued").count() == 2
+    assert set(Meter.objects.values_list("relay_reported", flat=True)) == {Relay.OFF}
