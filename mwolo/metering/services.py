@@ -56,6 +56,7 @@ from mwolo.headend.protocol import Ack, Reading, Status, Telemetry, command_payl
 from mwolo.notifications.services import notification_send
 
 from .models import (
+    SERIAL_PATTERN,
     HeadendRejection,
     Meter,
     MeterAlarm,
@@ -79,6 +80,8 @@ RETRY_DELAYS = tuple(dt.timedelta(seconds=s) for s in (30, 60, 120, 300, 600, 18
 # Relay disagreements in a row before a person is alerted.
 DISAGREEMENTS_BEFORE_ALARM = 3
 TOKEN_SECRET_PATTERN = re.compile(r"^[0-9a-fA-F]{32}$")
+SERIAL_RE = re.compile(SERIAL_PATTERN)
+CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 MAX_TOKEN_KWH = 995  # what a standard (9-digit) OpenPAYGO token can carry
 
 
@@ -256,16 +259,30 @@ def meter_replace(
 # --- Readings ------------------------------------------------------------------------------
 
 
+# What a register column holds (EnergyField: 14 digits, 3 of them decimals).
+MAX_REGISTER_KWH = Decimal("99999999999.999")
+# A reading's clock may run a little ahead of ours.
+READING_CLOCK_SLACK = dt.timedelta(minutes=5)
+
+
 def _energy(value: object, field_name: str) -> Decimal:
+    """A register in kWh to the watt-hour; ValidationError for anything else (text, NaN,
+    infinity, a negative or an impossibly large number)."""
     try:
-        energy = Decimal(str(value)).quantize(KWH)
+        energy = Decimal(str(value).strip())
     except (InvalidOperation, ValueError) as error:
         raise ValidationError(
             {field_name: _("Enter the register in kWh, e.g. 15234.125.")}
         ) from error
-    if energy < 0 or not energy.is_finite():
+    if not energy.is_finite():  # NaN and infinities cannot even be compared
+        raise ValidationError({field_name: _("Enter the register in kWh, e.g. 15234.125.")})
+    if energy < 0:
         raise ValidationError({field_name: _("A register cannot be negative.")})
-    return energy
+    if energy > MAX_REGISTER_KWH:
+        raise ValidationError(
+            {field_name: _("A register has at most 11 digits before the decimal point.")}
+        )
+    return energy.quantize(KWH)
 
 
 @dataclass
@@ -335,7 +352,7 @@ def readings_record(
     before = {meter.pk: (baseline.energy, baseline.at)}
     rows = []
     for at, raw_energy in sorted(readings):
-        if at > clock.now() + dt.timedelta(minutes=5):
+        if at > clock.now() + READING_CLOCK_SLACK:
             raise ValidationError({"taken_at": _("A reading cannot be in the future.")})
         energy = _energy(raw_energy, "energy_kwh")
         flag = _flag(baseline, at, energy)
@@ -386,22 +403,34 @@ def readings_table_read(*, file: BinaryIO, filename: str) -> list[TableRow]:
                 _("Save the file as CSV in UTF-8, or as Excel (.xlsx).")
             ) from None
         lines = csv.reader(io.StringIO(text, newline=""))
-    numbered = iter(enumerate(lines, start=1))
-    header = next(numbered, (1, ()))[1]
-    columns = [str(name or "").strip().lower() for name in header]
-    missing = set(READINGS_COLUMNS) - set(columns)
-    if missing:
-        raise ApplicationError(_("The file lacks the columns: %s.") % ", ".join(sorted(missing)))
-    return [
-        (line, dict(zip(columns, values, strict=False)))
-        for line, values in numbered
-        if any(value not in (None, "") for value in values)
-    ]
+    numbered = enumerate(lines, start=1)
+    try:
+        header = next(numbered, (1, ()))[1]
+        columns = [str(name or "").strip().lower() for name in header]
+        missing = set(READINGS_COLUMNS) - set(columns)
+        if missing:
+            raise ApplicationError(
+                _("The file lacks the columns: %s.") % ", ".join(sorted(missing))
+            )
+        return [
+            (line, dict(zip(columns, values, strict=False)))
+            for line, values in numbered
+            if any(value not in (None, "") for value in values)
+        ]
+    except csv.Error as error:  # a NUL byte, a field of more than 128 KiB
+        raise ApplicationError(
+            _("This CSV file cannot be read near line %(line)d: save it again as CSV.")
+            % {"line": getattr(lines, "line_num", 0)}
+        ) from error
 
 
 def _moment(value: object, zone: str) -> dt.datetime | None:
-    """A cell's date and time; without an offset it is the agency's local time."""
-    at = value if isinstance(value, dt.datetime) else parse_datetime(str(value or "").strip())
+    """A cell's date and time; without an offset it is the agency's local time. None if it
+    is not one (including a well-formed impossible date such as 2026-02-30)."""
+    try:
+        at = value if isinstance(value, dt.datetime) else parse_datetime(str(value or "").strip())
+    except ValueError:
+        return None
     if at is None:
         return None
     return at if at.tzinfo is not None else at.replace(tzinfo=ZoneInfo(zone))
@@ -412,26 +441,34 @@ def readings_import(
 ) -> ReadingsImportReport:
     """Store the readings of an imported file (see ``readings_table_read``).
 
-    Times without an offset are the meter's agency's local time. All or nothing: any bad
-    row raises ``ApplicationError`` listing every bad row with its line number, unless
-    ``only_valid_rows``, which imports the good rows and reports the rest.
+    Every row is checked before anything is written: a known meter (that the actor may
+    see), a date and time not in the future, a register in kWh below the meter's capacity,
+    not twice the same meter and time. Times without an offset are the meter's agency's
+    local time. All or nothing: any bad row raises ``ApplicationError`` listing every bad
+    row with its line number, unless ``only_valid_rows``, which imports the good rows and
+    reports the rest. One transaction.
     """
     serials = {str(values.get("serial") or "").strip() for _line, values in rows}
-    meters = Meter.objects.filter(serial__in=serials)
+    # Only what can be a serial is looked up (PostgreSQL refuses a NUL in a query).
+    meters = Meter.objects.filter(serial__in={s for s in serials if SERIAL_RE.fullmatch(s)})
     if actor is not None:
         meters = visible_to(meters, actor)
     known = {
-        serial: (pk, zone)
-        for serial, pk, zone in meters.values_list("serial", "pk", "agency__province__time_zone")
+        serial: (pk, zone, capacity)
+        for serial, pk, zone, capacity in meters.values_list(
+            "serial", "pk", "agency__province__time_zone", "register_capacity_kwh"
+        )
     }
+    latest = clock.now() + READING_CLOCK_SLACK
     per_meter: dict[int, list[tuple[dt.datetime, Decimal]]] = defaultdict(list)
+    first_line: dict[tuple[int, dt.datetime], int] = {}
     errors = []
     for line, values in rows:
         serial = str(values.get("serial") or "").strip()
         problems = []
-        meter_id, zone = known.get(serial, (None, "UTC"))
+        meter_id, zone, capacity = known.get(serial, (None, "UTC", None))
         if meter_id is None:
-            problems.append(_("unknown meter “%s”") % serial)
+            problems.append(_("unknown meter “%s”") % CONTROL_CHARACTERS.sub("?", serial[:64]))
         at = _moment(values.get("taken_at"), zone)
         if at is None:
             problems.append(
@@ -440,11 +477,25 @@ def readings_import(
                     "time) or 2026-11-01T08:00:00+01:00"
                 )
             )
+        elif at > latest:
+            problems.append(_("taken_at is in the future"))
+        energy = None
         try:
             energy = _energy(values.get("energy_kwh"), "energy_kwh")
-        except ValidationError:
-            problems.append(_("energy_kwh must be a positive number of kWh"))
-        if problems or meter_id is None or at is None:
+        except ValidationError as error:
+            problems.append(
+                _("energy_kwh: %(problem)s") % {"problem": error.message_dict["energy_kwh"][0]}
+            )
+        if energy is not None and capacity is not None and energy >= capacity:
+            problems.append(
+                _("energy_kwh: the register of this meter stops at %(capacity)s kWh")
+                % {"capacity": number_format(capacity.normalize())}
+            )
+        if meter_id is not None and at is not None and not problems:
+            seen = first_line.setdefault((meter_id, at), line)
+            if seen != line:
+                problems.append(_("the same meter and time as line %d") % seen)
+        if problems or meter_id is None or at is None or energy is None:
             errors.append(
                 _("line %(line)d: %(problems)s") % {"line": line, "problems": "; ".join(problems)}
             )

@@ -338,6 +338,105 @@ def test_the_import_command_reads_a_file_and_lists_bad_lines(meter, tmp_path):
         call_command("import_readings", str(tmp_path / "absent.csv"))
 
 
+BAD_ROWS = [
+    # (energy_kwh, taken_at, what the line says)
+    ("NaN", None, "energy_kwh : Saisissez l’index en kWh"),
+    ("-Infinity", None, "energy_kwh : Saisissez l’index en kWh"),
+    ("123456789012345", None, "au plus 11 chiffres avant la virgule"),
+    ("1000000", None, "s’arrête à 1000000 kWh"),
+    ("-4", None, "ne peut pas être négatif"),
+    ("1001", "2026-02-30 08:00", "taken_at doit être une date et une heure"),
+    ("1001", "FUTURE", "taken_at est dans le futur"),
+]
+
+
+@pytest.mark.parametrize(("energy", "taken_at", "message"), BAD_ROWS)
+def test_a_bad_row_is_listed_with_its_line_and_nothing_is_imported(
+    meter, energy, taken_at, message
+):
+    good_at = (meter.last_reading_at + HOUR).isoformat()
+    if taken_at == "FUTURE":
+        taken_at = (clock.now() + dt.timedelta(days=2)).isoformat()
+    rows = csv_rows(
+        "serial,taken_at,energy_kwh\n"
+        f"{meter.serial},{good_at},1001.5\n"
+        f"{meter.serial},{taken_at or (meter.last_reading_at + 2 * HOUR).isoformat()},{energy}\n"
+    )
+
+    with pytest.raises(ApplicationError) as refused:
+        services.readings_import(rows=rows, actor=None)
+
+    (error,) = refused.value.extra["errors"]
+    assert error.startswith("ligne 3 : ")
+    assert message in error
+    assert MeterReading.objects.filter(meter=meter).count() == 1
+    assert Meter.objects.get(pk=meter.pk).last_reading_at == meter.last_reading_at
+
+    report = services.readings_import(rows=rows, actor=None, only_valid_rows=True)
+
+    assert (report.imported, report.errors) == (1, [error])
+    assert MeterReading.objects.filter(meter=meter, source="import").get().energy_kwh == Decimal(
+        "1001.500"
+    )
+
+
+def test_the_same_meter_and_time_twice_in_a_file_is_a_bad_row(meter):
+    at = (meter.last_reading_at + HOUR).isoformat()
+    rows = csv_rows(
+        f"serial,taken_at,energy_kwh\n{meter.serial},{at},1001\n{meter.serial},{at},1002\n"
+    )
+    with pytest.raises(ApplicationError) as refused:
+        services.readings_import(rows=rows, actor=None)
+    assert refused.value.extra["errors"] == [
+        "ligne 3 : le même compteur et la même heure qu’à la ligne 2"
+    ]
+    assert MeterReading.objects.filter(meter=meter).count() == 1
+
+
+def test_the_import_command_lists_every_bad_line_and_imports_nothing(meter, tmp_path):
+    future = (clock.now() + dt.timedelta(days=2)).isoformat()
+    source = tmp_path / "releves.csv"
+    source.write_text(
+        "serial,taken_at,energy_kwh\n"
+        f"{meter.serial},{(meter.last_reading_at + HOUR).isoformat()},1001.5\n"
+        f"{meter.serial},{(meter.last_reading_at + 2 * HOUR).isoformat()},NaN\n"
+        f"{meter.serial},{future},1003\n"
+        f"{meter.serial},{(meter.last_reading_at + 3 * HOUR).isoformat()},123456789012345\n"
+        "X\x00Y,2026-11-01 08:00,1\n",
+        encoding="utf-8",
+    )
+
+    with pytest.raises(CommandError) as refused:
+        call_command("import_readings", str(source))
+
+    lines = str(refused.value).splitlines()
+    assert lines[0] == "Rien n’a été importé : 4 lignes en erreur."
+    assert [line.split(" ")[1] for line in lines[1:]] == ["3", "4", "5", "6"]
+    assert "compteur inconnu « X?Y »" in lines[4]
+    assert MeterReading.objects.filter(meter=meter).count() == 1
+
+    output, errors = io.StringIO(), io.StringIO()
+    call_command("import_readings", str(source), "--only-valid-rows", stdout=output, stderr=errors)
+    assert "1 readings imported" in output.getvalue()
+    assert errors.getvalue().count("skipped ligne") == 4
+    assert MeterReading.objects.filter(meter=meter).count() == 2
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("serial,taken_at,energy_kwh\nMÉTRE-1,2026-11-01 08:00,1\n".encode("latin-1"), "UTF-8"),
+        (b'serial,taken_at,energy_kwh\nX,"' + b"9" * 200_000 + b'",1\n', "près de la ligne"),
+    ],
+)
+def test_an_unreadable_csv_is_a_clear_error_of_the_command(tmp_path, content, message):
+    source = tmp_path / "releves.csv"
+    source.write_bytes(content)
+    with pytest.raises(CommandError, match=message):
+        call_command("import_readings", str(source))
+    assert not MeterReading.objects.exists()
+
+
 @pytest.mark.parametrize(
     ("content", "filename", "message"),
     [
