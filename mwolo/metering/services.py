@@ -110,28 +110,66 @@ def _check_scope(actor: User | None, agency_id: int | None) -> None:
         raise ValidationError({"agency": _("You cannot register records for this agency.")})
 
 
+MAX_TOKEN_COUNT = 2**31 - 1  # what the token count column holds
+
+
+def meter_register_check(
+    *,
+    agency_id: int | None,
+    payment_mode: str,
+    actor: User | None,
+    token_secret: str = "",
+    token_count: int | None = None,
+) -> str:
+    """What ``meter_register`` checks besides the meter's own fields, without writing: the
+    actor may register for the agency; a prepaid meter comes with its vendor's OpenPAYGO
+    secret (32 hexadecimal digits) and token count (at least 1), a postpaid meter with
+    neither. Returns the secret, normalised; raises ValidationError by field."""
+    _check_scope(actor, agency_id)
+    token_secret = token_secret.strip()
+    errors: dict[str, str] = {}
+    if payment_mode == PaymentMode.PREPAID:
+        if not TOKEN_SECRET_PATTERN.match(token_secret):
+            errors["token_secret"] = _(
+                "A prepaid meter needs its token secret: 32 hexadecimal digits."
+            )
+        if token_count is None:
+            errors["token_count"] = _(
+                "A prepaid meter needs the token count its vendor gives (1 for a new meter)."
+            )
+        elif not 1 <= token_count <= MAX_TOKEN_COUNT:
+            errors["token_count"] = _("A token count is a whole number from 1 to %d.") % (
+                MAX_TOKEN_COUNT
+            )
+    else:
+        if token_secret:
+            errors["token_secret"] = _("Only prepaid meters have a token secret.")
+        if token_count is not None:
+            errors["token_count"] = _("Only prepaid meters have a token count.")
+    if errors:
+        raise ValidationError(errors)
+    return token_secret.lower()
+
+
 @transaction.atomic
 def meter_register(
     *, meter: Meter, actor: User | None, token_secret: str = "", token_count: int = 1
 ) -> Meter:
     """Add a meter to an agency's stock. A prepaid meter needs its vendor's token secret
     (16 bytes in hex), stored encrypted and never shown again, and the token count the
-    vendor gives (1 for a new device)."""
-    _check_scope(actor, meter.agency_id)
-    token_secret = token_secret.strip()
-    if meter.payment_mode == PaymentMode.PREPAID:
-        if not TOKEN_SECRET_PATTERN.match(token_secret):
-            raise ValidationError(
-                {
-                    "token_secret": _(
-                        "A prepaid meter needs its token secret: 32 hexadecimal digits."
-                    )
-                }
-            )
-        meter.token_secret = encrypt(token_secret.lower())
+    vendor gives (1 for a new device); a postpaid meter's ``token_count`` is ignored.
+    Raises ValidationError (by field) and changes nothing on bad input."""
+    prepaid = meter.payment_mode == PaymentMode.PREPAID
+    secret = meter_register_check(
+        agency_id=meter.agency_id,
+        payment_mode=meter.payment_mode,
+        actor=actor,
+        token_secret=token_secret,
+        token_count=token_count if prepaid else None,
+    )
+    if prepaid:
+        meter.token_secret = encrypt(secret)
         meter.token_count = token_count
-    elif token_secret:
-        raise ValidationError({"token_secret": _("Only prepaid meters have a token secret.")})
     meter.full_clean()
     meter.save()
     return meter
