@@ -220,7 +220,7 @@ class _Connection:
         self.ready.clear()
         self.client.loop_stop()  # no automatic reconnection until rejoin()
         sock = self.client.socket()
-        if sock is not None:
+        if isinstance(sock, socket.socket):  # plain TCP, as the simulator connects
             with contextlib.suppress(OSError):  # already gone (the broker was down)
                 sock.shutdown(socket.SHUT_RDWR)
             sock.close()
