@@ -414,6 +414,28 @@ AUDITLOG_INCLUDE_TRACKING_MODELS = (
     "dunning.DunningExemption",
     "dunning.PromiseToPay",
     "dunning.Disconnection",
+    # Metering: a meter's registration (never its token secret, nor the state its
+    # messages keep up to date), installations, tokens and the commands people ask for.
+    # What the head-end changes in bulk (command status, readings) is kept on the rows
+    # themselves: docs/meter-protocol.md, "Audit".
+    {
+        "model": "metering.Meter",
+        "exclude_fields": [
+            "token_secret",
+            "relay_reported",
+            "relay_reported_at",
+            "online",
+            "last_seen_at",
+            "last_energy_kwh",
+            "last_reading_at",
+            "credit_kwh",
+            "firmware",
+            "disagreements",
+        ],
+    },
+    "metering.MeterInstallation",
+    "metering.MeterCommand",
+    "metering.PrepaidToken",
 )
 
 LOGGING = {

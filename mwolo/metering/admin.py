@@ -333,9 +333,9 @@ class MeterAdmin(ScopedModelAdmin):
 
 @admin.register(MeterReading)
 class MeterReadingAdmin(ReadOnlyAdmin):
-    list_display = ["meter", "taken_at", "energy_kwh", "source", "flag", "reviewed"]
+    list_display = ["meter", "taken_at", "energy_kwh", "source", "flag", "reviewed", "reviewed_by"]
     list_filter = ["source", "flag", "reviewed"]
-    list_select_related = ["meter"]
+    list_select_related = ["meter", "reviewed_by"]
     search_fields = ["meter__serial"]
     show_full_result_count = False  # counting millions of rows on every page is slow
     actions = ["mark_reviewed"]

@@ -37,6 +37,7 @@ from django.db.models import (
     When,
 )
 from django.db.models.expressions import RawSQL
+from django.db.models.functions import Coalesce
 from django.utils.dateparse import parse_datetime
 from django.utils.formats import number_format
 from django.utils.translation import gettext as _
@@ -850,13 +851,17 @@ def acks_apply(*, acks: Sequence[Ack]) -> AckReport:
             failed_alarms[command.meter_id] = ack.error or ""
     for relay, ids in acknowledged.items():
         MeterCommand.objects.filter(_among("pk", ids)).update(
-            status=MeterCommand.Status.ACKNOWLEDGED, acknowledged_at=now, relay_after=relay
+            status=MeterCommand.Status.ACKNOWLEDGED,
+            acknowledged_at=now,
+            closed_at=now,
+            relay_after=relay,
         )
     if refused:
         with connection.cursor() as cursor:
             cursor.executemany(
                 "UPDATE metering_metercommand SET status = %s, error = %s, "
-                "acknowledged_at = %s, relay_after = %s WHERE id = %s",
+                "acknowledged_at = %s, closed_at = acknowledged_at, relay_after = %s "
+                "WHERE id = %s",
                 refused,
             )
     _alarms_open(failed_alarms, MeterAlarm.Kind.COMMAND_FAILED, now)
@@ -977,7 +982,14 @@ def rejections_count(
 
 
 def _unsaved_command(
-    meter: Meter, action: str, *, source: str, reason: str, actor: User | None, token: str = ""
+    meter: Meter,
+    action: str,
+    *,
+    source: str,
+    reason: str,
+    actor: User | None,
+    token: str = "",
+    supersedes: int | None = None,
 ) -> MeterCommand:
     now = clock.now()
     return MeterCommand(
@@ -990,6 +1002,7 @@ def _unsaved_command(
         issued_at=now,
         expires_at=now + COMMAND_LIFETIME,
         next_attempt_at=now,
+        supersedes_id=supersedes,
     )
 
 
@@ -1068,23 +1081,38 @@ def meters_relay_request(
         )
     }
     decided: dict[int, MeterCommand | None] = {}
-    superseded, new = [], []
+    superseded: dict[int, int] = {}  # meter id -> its command now superseded
+    new = []
     for meter in meters:
         command = in_flight.get(meter.pk)
         if command is not None and command.action == action:
             decided[meter.pk] = command
             continue
         if command is not None:
-            superseded.append(command.pk)
+            superseded[meter.pk] = command.pk
         elif meter.relay_reported == wanted:
             decided[meter.pk] = None
             continue
-        new.append(_unsaved_command(meter, action, source=source, reason=reason, actor=actor))
-    if superseded:
-        MeterCommand.objects.filter(_among("pk", superseded)).update(
-            status=MeterCommand.Status.SUPERSEDED
+        new.append(
+            _unsaved_command(
+                meter,
+                action,
+                source=source,
+                reason=reason,
+                actor=actor,
+                supersedes=superseded.get(meter.pk),
+            )
         )
-    _commands_insert(new)
+    if superseded:
+        # Closed before the new ones exist: one relay command in flight per meter.
+        MeterCommand.objects.filter(_among("pk", superseded.values())).update(
+            status=MeterCommand.Status.SUPERSEDED, closed_at=now
+        )
+    if actor is not None:
+        for command in new:  # a person's decisions, one by one: the audit log records each
+            command.save()
+    else:
+        _commands_insert(new)  # a dunning run: thousands in one stream
     for command in new:
         decided[command.meter_id] = command
     return decided
@@ -1133,7 +1161,7 @@ def commands_dispatch(*, publish: Callable[[str, bytes], object], limit: int = 1
     )
     if expired:
         MeterCommand.objects.filter(_among("pk", expired)).update(
-            status=MeterCommand.Status.EXPIRED, error="not acknowledged in time"
+            status=MeterCommand.Status.EXPIRED, error="not acknowledged in time", closed_at=now
         )
     due = list(
         MeterCommand.objects.select_for_update(skip_locked=True, of=("self",))
@@ -1157,6 +1185,7 @@ def commands_dispatch(*, publish: Callable[[str, bytes], object], limit: int = 1
         # value, read by the CASE before the row changes).
         MeterCommand.objects.filter(_among("pk", [command.pk for command in due])).update(
             attempts=F("attempts") + 1,
+            first_sent_at=Coalesce("first_sent_at", Value(now)),
             last_sent_at=now,
             next_attempt_at=Case(
                 *(
@@ -1472,6 +1501,14 @@ def meter_read_request(*, meter_id: int, actor: User | None) -> MeterCommand:
 
 @transaction.atomic
 def readings_mark_reviewed(*, reading_ids: Sequence[int], actor: User) -> int:
-    """Staff checked these flagged readings; the audit trail keeps who did."""
-    readings = visible_to(MeterReading.objects.filter(pk__in=reading_ids).exclude(flag=""), actor)
-    return readings.update(reviewed=True)
+    """Staff checked these flagged readings: each keeps who reviewed it and when (a bill may
+    then rest on it). Readings already reviewed keep their first reviewer; unflagged ones
+    and those the actor may not see are left alone. Needs ``change_meterreading``.
+    Returns how many were marked."""
+    if not actor.has_perm("metering.change_meterreading"):
+        raise PermissionDenied
+    readings = visible_to(
+        MeterReading.objects.filter(_among("pk", reading_ids), reviewed=False).exclude(flag=""),
+        actor,
+    )
+    return readings.update(reviewed=True, reviewed_by=actor, reviewed_at=clock.now())

@@ -5,6 +5,7 @@ from decimal import Decimal
 
 import openpaygo
 import pytest
+from auditlog.models import LogEntry
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
@@ -442,7 +443,8 @@ def test_marking_flagged_readings_as_reviewed(client, manager, gombe):
     )
 
     assert "1 relevés marqués comme vérifiés." in done.content.decode()
-    assert MeterReading.objects.get(pk=flagged.pk).reviewed
+    reviewed = MeterReading.objects.get(pk=flagged.pk)
+    assert (reviewed.reviewed, reviewed.reviewed_by) == (True, manager)
     assert not MeterReading.objects.get(pk=normal.pk).reviewed
 
 
@@ -595,3 +597,36 @@ def test_a_meter_cannot_be_registered_in_another_agency(client, manager, lubumba
     assert response.status_code == 200
     assert response.context["adminform"].form.errors["agency"]
     assert not Meter.objects.exists()
+
+
+# --- Audit trail ---------------------------------------------------------------------------
+
+
+def log_of(obj) -> list[LogEntry]:
+    return list(LogEntry.objects.get_for_object(obj).order_by("timestamp"))
+
+
+def test_what_staff_do_to_meters_is_in_the_audit_log_with_who_did_it(client, manager, gombe):
+    client.force_login(manager)
+    client.post(ADD_METER, registration(gombe))
+    meter = Meter.objects.get(serial="GOM-NEW-1")
+    services.meter_install(
+        meter_id=meter.pk, site=SiteFactory(agency=gombe), register_kwh=Decimal(0), actor=None
+    )
+    chosen = {"_selected_action": [meter.pk], "confirm": "yes"}
+    client.post(METERS, {**chosen, "action": "disconnect_meters", "reason": "Fraude constatée"})
+    client.post(METERS, {**chosen, "action": "issue_tokens", "energy_kwh": "5", "reason": ""})
+
+    (registered,) = log_of(meter)
+    assert (registered.action, registered.actor) == (LogEntry.Action.CREATE, manager)
+    assert "token_secret" not in registered.changes_dict
+    assert registered.changes_dict["serial"] == ["None", "GOM-NEW-1"]
+    command = MeterCommand.objects.get(action="disconnect")
+    (switched,) = log_of(command)
+    assert switched.actor == manager
+    assert switched.changes_dict["reason"][1] == "Fraude constatée"
+    (sold,) = log_of(PrepaidToken.objects.get())
+    assert (sold.action, sold.actor) == (LogEntry.Action.CREATE, manager)
+    page = client.get(reverse("admin:metering_metercommand_auditlog", args=[command.pk]))
+    assert page.status_code == 200
+    assert "Fraude constatée" in page.content.decode()

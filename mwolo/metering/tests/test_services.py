@@ -756,6 +756,46 @@ def test_a_replayed_online_status_does_not_bring_a_silent_meter_back(meter):
     assert command.next_attempt_at == due
 
 
+def test_a_command_keeps_its_life_on_its_row(meter):
+    sent: list[bytes] = []
+    disconnect = services.meter_relay_request(
+        meter_id=meter.pk, wanted=Relay.OFF, why="dunning", source="dunning"
+    )
+    services.commands_dispatch(publish=lambda serial, payload: sent.append(payload))
+    first = MeterCommand.objects.get(pk=disconnect.pk)
+    MeterCommand.objects.filter(pk=disconnect.pk).update(next_attempt_at=clock.now())
+    services.commands_dispatch(publish=lambda serial, payload: sent.append(payload))  # retry
+
+    connect = services.meter_relay_request(
+        meter_id=meter.pk, wanted=Relay.ON, why="normal", source="staff"
+    )
+    services.commands_dispatch(publish=lambda serial, payload: sent.append(payload))
+    services.acks_apply(
+        acks=[
+            Ack(
+                serial=meter.serial,
+                command_id=connect.uuid,
+                status="ok",
+                relay="on",
+                at=clock.now(),
+            )
+        ]
+    )
+
+    disconnect.refresh_from_db()
+    connect.refresh_from_db()
+    assert len(sent) == 3
+    assert (disconnect.status, disconnect.attempts) == ("superseded", 2)
+    assert disconnect.first_sent_at == first.first_sent_at == first.last_sent_at
+    assert disconnect.last_sent_at > disconnect.first_sent_at
+    assert connect.supersedes == disconnect
+    assert disconnect.superseded_by == connect
+    assert disconnect.closed_at is not None
+    assert disconnect.closed_at <= connect.issued_at
+    assert connect.status == "acknowledged"
+    assert connect.first_sent_at <= connect.acknowledged_at == connect.closed_at
+
+
 def test_commands_expire_when_never_acknowledged(meter):
     command = services.meter_relay_request(
         meter_id=meter.pk, wanted=Relay.OFF, why="staff", source="staff"
@@ -766,6 +806,8 @@ def test_commands_expire_when_never_acknowledged(meter):
 
     command.refresh_from_db()
     assert command.status == MeterCommand.Status.EXPIRED
+    assert command.closed_at is not None
+    assert command.attempts == 0  # never sent
 
 
 def test_reconciliation_corrects_and_then_alarms(meter):
@@ -796,6 +838,35 @@ def test_a_silent_meter_is_marked_offline(meter):
     assert services.meters_reconcile().offline == 1
     meter.refresh_from_db()
     assert not meter.online
+
+
+def flagged_reading(meter) -> MeterReading:
+    services.telemetry_ingest(messages=[telemetry(meter, (meter.last_reading_at + HOUR, "900"))])
+    return MeterReading.objects.get(meter=meter, flag=MeterReading.Flag.BACKWARDS)
+
+
+def test_a_review_keeps_who_reviewed_and_when(meter):
+    reading = flagged_reading(meter)
+    manager = EmployeeFactory(role=Role.AGENCY_MANAGER, agency=meter.agency)
+    other = EmployeeFactory(role=Role.AGENCY_MANAGER, agency=meter.agency)
+
+    assert services.readings_mark_reviewed(reading_ids=[reading.pk], actor=manager) == 1
+    assert services.readings_mark_reviewed(reading_ids=[reading.pk], actor=other) == 0
+
+    reading.refresh_from_db()
+    assert (reading.reviewed, reading.reviewed_by) == (True, manager)
+    assert clock.now() - reading.reviewed_at < dt.timedelta(minutes=1)
+
+
+def test_reviewing_readings_needs_the_permission(meter):
+    reading = flagged_reading(meter)
+    with pytest.raises(PermissionDenied):
+        services.readings_mark_reviewed(
+            reading_ids=[reading.pk],
+            actor=EmployeeFactory(role=Role.CASHIER, agency=meter.agency),
+        )
+    reading.refresh_from_db()
+    assert (reading.reviewed, reading.reviewed_by, reading.reviewed_at) == (False, None, None)
 
 
 # --- Prepaid tokens ------------------------------------------------------------------------
