@@ -6,7 +6,8 @@ through ``meters_relay_request``, 500 meters per transaction, as the dunning run
 head-end process sends the
 commands and applies the acknowledgements. The run ends when every command is
 acknowledged and every simulated relay is open. Prints commands/s over the whole run and
-the 50th and 99th percentile of each command's time from decision to acknowledgement.
+the 50th and 99th percentile of each command's time from decision to acknowledgement, and
+how many commands went out more than once and how many acks came back for nothing.
 
     python -m bench.commands [--n 5000]
 """
@@ -27,11 +28,13 @@ def main() -> None:
     args = parse_args(__doc__ or "", default_n=5000)
     n = args.n
     with bench_database() as database:
+        from django.db.models import Sum
+
         from mwolo.core import clock
         from mwolo.core.testing.mqtt import private_broker
         from mwolo.crm.tests.bulk import bulk_clients, bulk_sites
         from mwolo.metering import services
-        from mwolo.metering.models import Meter, MeterCommand, Relay
+        from mwolo.metering.models import HeadendRejection, Meter, MeterCommand, Relay
         from mwolo.metering.tests.bulk import bulk_meters
         from sandbox.meters import Fleet
 
@@ -74,6 +77,12 @@ def main() -> None:
 
         if open_relays != n:
             raise RuntimeError(f"{n - open_relays} simulated relays are still closed")
+        # Each command should go out once: a re-send (or an ack counted as a duplicate)
+        # is a message the run did not need.
+        sends = acknowledged.aggregate(sends=Sum("attempts"))["sends"] or 0
+        duplicate_acks = HeadendRejection.objects.filter(reason="duplicate_ack").aggregate(
+            count=Sum("count")
+        )["count"]
         latencies = sorted(
             (acked - issued).total_seconds() * 1000
             for issued, acked in acknowledged.values_list("issued_at", "acknowledged_at")
@@ -81,6 +90,8 @@ def main() -> None:
         emit("disconnect_commands_per_s", n / seconds, "commands/s", n, database)
         emit("disconnect_latency_p50", percentile(latencies, 0.50), "ms", n, database)
         emit("disconnect_latency_p99", percentile(latencies, 0.99), "ms", n, database)
+        emit("disconnect_commands_resent", sends - n, "commands", n, database)
+        emit("disconnect_duplicate_acks", duplicate_acks or 0, "acks", n, database)
 
 
 if __name__ == "__main__":

@@ -250,6 +250,9 @@ FIELD_ENCRYPTION_KEYS = env.list("FIELD_ENCRYPTION_KEYS", default=[])
 MQTT_URL = env.str("MQTT_URL", default="mqtt://127.0.0.1:11883")
 # Every topic starts with it (meter protocol v1: <prefix>/meters/<serial>/...).
 MQTT_TOPIC_PREFIX = env.str("MQTT_TOPIC_PREFIX", default="mwolo")
+# A meter silent this long is marked offline and alarmed by the reconciliation (every 5
+# minutes): longer than the meters' reporting interval (docs/meter-protocol.md).
+METERING_OFFLINE_AFTER_MINUTES = env.int("METERING_OFFLINE_AFTER_MINUTES", default=30)
 
 # --- Mobile money (docs/payments.md) -----------------------------------------------------------
 # Each operator's address and merchant credentials. Without variables the adapters talk to
@@ -449,6 +452,28 @@ AUDITLOG_INCLUDE_TRACKING_MODELS = (
     "dunning.DunningExemption",
     "dunning.PromiseToPay",
     "dunning.Disconnection",
+    # Metering: a meter's registration (never its token secret, nor the state its
+    # messages keep up to date), installations, tokens and the commands people ask for.
+    # What the head-end changes in bulk (command status, readings) is kept on the rows
+    # themselves: docs/meter-protocol.md, "Audit".
+    {
+        "model": "metering.Meter",
+        "exclude_fields": [
+            "token_secret",
+            "relay_reported",
+            "relay_reported_at",
+            "online",
+            "last_seen_at",
+            "last_energy_kwh",
+            "last_reading_at",
+            "credit_kwh",
+            "firmware",
+            "disagreements",
+        ],
+    },
+    "metering.MeterInstallation",
+    "metering.MeterCommand",
+    "metering.PrepaidToken",
 )
 
 LOGGING = {

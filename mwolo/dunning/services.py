@@ -745,7 +745,9 @@ def dunning_run(
 # --- Reconnection --------------------------------------------------------------------------
 
 
-def _reconnect_due(context: _Context, *, clients: _Clients | None) -> list[int]:
+def _reconnect_due(
+    context: _Context, *, clients: _Clients | None, source: str = MeterCommand.Source.DUNNING
+) -> list[int]:
     """Reconnect the open disconnections (of ``clients``, or of the context's agencies)
     that should end: the client owes nothing overdue above the minimum, or only what a
     promise to pay covers, or the site is exempt now. Returns the episodes closed."""
@@ -779,11 +781,11 @@ def _reconnect_due(context: _Context, *, clients: _Clients | None) -> list[int]:
             closed_at=now, closed_reason=reason, promise_id=promise_id
         )
     closed = [pk for ids in closing.values() for pk in ids]
-    _restore(closed, reason=_("Overdue balance settled"))
+    _restore(closed, reason=_("Overdue balance settled"), source=source)
     return closed
 
 
-def _restore(disconnection_ids: Sequence[int], *, reason: str) -> None:
+def _restore(disconnection_ids: Sequence[int], *, reason: str, source: str) -> None:
     """Switch back on the meters these (just closed) disconnections cut, and tell the
     clients. Only meters still off for dunning at the same site are switched: one a person
     turned off since, or moved, stays as it is."""
@@ -802,7 +804,7 @@ def _restore(disconnection_ids: Sequence[int], *, reason: str) -> None:
             meter_ids=[row.meter_id for row in rows],
             wanted=Relay.ON,
             why=Meter.RelayReason.NORMAL,
-            source=MeterCommand.Source.DUNNING,
+            source=source,
             reason=reason,
         )
         for row in rows:
@@ -824,7 +826,7 @@ def _restore(disconnection_ids: Sequence[int], *, reason: str) -> None:
     )
 
 
-def overdue_cleared_on_commit(*, client_id: int) -> None:
+def overdue_cleared_on_commit(*, client_id: int, source: str = MeterCommand.Source.DUNNING) -> None:
     """After the caller's transaction commits, check whether the client still owes
     anything overdue, and reconnect what dunning cut if not (``overdue_cleared_check``).
 
@@ -838,13 +840,15 @@ def overdue_cleared_on_commit(*, client_id: int) -> None:
     from .tasks import overdue_cleared_check_task
 
     def overdue_cleared_check_queue() -> None:  # robust hooks are logged by their name
-        overdue_cleared_check_task.delay(client_id)
+        overdue_cleared_check_task.delay(client_id, source)
 
     transaction.on_commit(overdue_cleared_check_queue, robust=True)
 
 
 @transaction.atomic
-def overdue_cleared_check(*, client_id: int) -> list[Disconnection]:
+def overdue_cleared_check(
+    *, client_id: int, source: str = MeterCommand.Source.DUNNING
+) -> list[Disconnection]:
     """Reconnect every site of the client that dunning cut, if nothing is overdue any more.
 
     "Nothing overdue": no issued or partly paid invoice past its due date with more left
@@ -872,7 +876,7 @@ def overdue_cleared_check(*, client_id: int) -> list[Disconnection]:
     if zone is None or not agency_ids:
         return []
     context = _context(as_of=clock.today(zone), agency_ids=agency_ids, now=None)
-    closed = _reconnect_due(context, clients=_Clients.one(client_id))
+    closed = _reconnect_due(context, clients=_Clients.one(client_id), source=source)
     return list(Disconnection.objects.filter(pk__in=closed).order_by("pk"))
 
 
@@ -916,6 +920,7 @@ def disconnection_reconnect(*, disconnection_id: int, reason: str, actor: User) 
             "reason": reason,
             "user": actor.get_username(),
         },
+        source=MeterCommand.Source.STAFF,
     )
     return episode
 
@@ -1020,7 +1025,7 @@ def promise_to_pay_record(
     )
     promise.full_clean()
     promise.save()
-    overdue_cleared_check(client_id=client_id)
+    overdue_cleared_check(client_id=client_id, source=MeterCommand.Source.STAFF)
     return promise
 
 
@@ -1095,7 +1100,7 @@ def dunning_exemption_grant(
     )
     exemption.full_clean()
     exemption.save()
-    overdue_cleared_check(client_id=client_id)
+    overdue_cleared_check(client_id=client_id, source=MeterCommand.Source.STAFF)
     return exemption
 
 

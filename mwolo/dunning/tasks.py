@@ -24,12 +24,12 @@ def dunning_run_zone(time_zone: str) -> dict[str, object]:
     retry_backoff_max=600,
     max_retries=10,
 )
-def overdue_cleared_check_task(client_id: int) -> list[int]:
+def overdue_cleared_check_task(client_id: int, source: str = "dunning") -> list[int]:
     """Reconnect what dunning cut for the client if nothing is overdue any more; returns
     the disconnections closed (idempotent: a second run closes nothing)."""
     from .services import overdue_cleared_check
 
-    return [episode.pk for episode in overdue_cleared_check(client_id=client_id)]
+    return [episode.pk for episode in overdue_cleared_check(client_id=client_id, source=source)]
 
 
 @shared_task(name="dunning.notices_deliver")

@@ -9,6 +9,7 @@ from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.utils.translation import gettext_lazy as _
 
+from mwolo.accounts.models import User
 from mwolo.core.admin import ReadOnlyAdmin, ScopedModelAdmin, acting_user
 from mwolo.core.exceptions import ApplicationError
 
@@ -20,6 +21,7 @@ from .models import (
     MeterCommand,
     MeterInstallation,
     MeterReading,
+    PaymentMode,
     PrepaidToken,
     Relay,
 )
@@ -35,6 +37,62 @@ class InstallationInline(admin.TabularInline):
 
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+
+class MeterRegistrationForm(forms.ModelForm):
+    """A new meter, with the prepaid secrets its vendor gives (checked as the service does).
+
+    The secret is never sent back to the browser, not even with a form to correct; once
+    saved it is stored encrypted and shown nowhere.
+    """
+
+    token_secret = forms.CharField(
+        label=_("OpenPAYGO secret key"),
+        required=False,
+        strip=True,
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "off"}),
+        help_text=_(
+            "Prepaid meters only: the 32 hexadecimal digits the vendor gives with the meter. "
+            "Stored encrypted, never shown again."
+        ),
+    )
+    token_count = forms.IntegerField(
+        label=_("Starting token count"),
+        required=False,
+        help_text=_("Prepaid meters only: the count the vendor gives (1 for a new meter)."),
+    )
+    actor: User | None = None  # set by MeterAdmin.get_form
+
+    class Meta:
+        model = Meter
+        fields = [
+            "serial",
+            "vendor",
+            "hardware_model",
+            "payment_mode",
+            "agency",
+            "register_capacity_kwh",
+        ]
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        if "payment_mode" not in cleaned or "agency" not in cleaned:
+            return cleaned  # their own errors are shown
+        try:
+            cleaned["token_secret"] = services.meter_register_check(
+                agency_id=cleaned["agency"].pk if cleaned["agency"] else None,
+                payment_mode=cleaned["payment_mode"],
+                actor=self.actor,
+                token_secret=cleaned.get("token_secret") or "",
+                token_count=cleaned.get("token_count"),
+            )
+        except ValidationError as error:
+            for name, problems in error.message_dict.items():
+                if self.has_error(name):
+                    continue  # the field's own error (e.g. not a number) says it better
+                for problem in problems:
+                    self.add_error(name if name in self.fields else None, problem)
+        return cleaned
 
 
 class MeterActionForm(forms.Form):
@@ -104,6 +162,17 @@ class MeterAdmin(ScopedModelAdmin):
         ),
         (_("Prepaid"), {"fields": ["credit_kwh", "token_count"]}),
     ]
+    add_fieldsets = [
+        (None, {"fields": ["serial", "vendor", "hardware_model", "payment_mode", "agency"]}),
+        (_("Installation"), {"fields": ["register_capacity_kwh"]}),
+        (
+            _("Prepaid"),
+            {
+                "fields": ["token_secret", "token_count"],
+                "description": _("For a prepaid meter only; leave empty for a postpaid one."),
+            },
+        ),
+    ]
     inlines = [InstallationInline]
     actions = ["connect_meters", "disconnect_meters", "read_meters", "issue_tokens"]
 
@@ -111,8 +180,34 @@ class MeterAdmin(ScopedModelAdmin):
         # The relay, installation and secrets change only through the actions and services.
         return super().has_change_permission(request, obj) and obj is None
 
+    def get_fieldsets(self, request: HttpRequest, obj: Any = None) -> Any:
+        return self.add_fieldsets if obj is None else super().get_fieldsets(request, obj)
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        return [] if obj is None else super().get_readonly_fields(request, obj)
+
+    def get_inlines(self, request: HttpRequest, obj: Any) -> Any:
+        return [] if obj is None else super().get_inlines(request, obj)
+
+    def get_form(
+        self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any
+    ) -> Any:
+        if obj is not None:
+            return super().get_form(request, obj, change=change, **kwargs)
+        # The secrets are form fields, not model fields (the model never edits them).
+        kwargs.update(form=MeterRegistrationForm, fields=MeterRegistrationForm.Meta.fields)
+        form = super().get_form(request, obj, change=change, **kwargs)
+        form.actor = acting_user(request)  # type: ignore[attr-defined]
+        return form
+
     def save_model(self, request: HttpRequest, obj: Meter, form: Any, change: bool) -> None:
-        services.meter_register(meter=obj, actor=acting_user(request))
+        prepaid = obj.payment_mode == PaymentMode.PREPAID
+        services.meter_register(
+            meter=obj,
+            actor=acting_user(request),
+            token_secret=form.cleaned_data["token_secret"],
+            token_count=form.cleaned_data["token_count"] if prepaid else 1,
+        )
 
     def _confirm(
         self, request: HttpRequest, queryset: QuerySet[Meter], *, title: Any, token: bool = False
@@ -238,9 +333,9 @@ class MeterAdmin(ScopedModelAdmin):
 
 @admin.register(MeterReading)
 class MeterReadingAdmin(ReadOnlyAdmin):
-    list_display = ["meter", "taken_at", "energy_kwh", "source", "flag", "reviewed"]
+    list_display = ["meter", "taken_at", "energy_kwh", "source", "flag", "reviewed", "reviewed_by"]
     list_filter = ["source", "flag", "reviewed"]
-    list_select_related = ["meter"]
+    list_select_related = ["meter", "reviewed_by"]
     search_fields = ["meter__serial"]
     show_full_result_count = False  # counting millions of rows on every page is slow
     actions = ["mark_reviewed"]

@@ -38,7 +38,7 @@ class Headend:
         self.dispatch_interval = dispatch_interval
         self.heartbeat = heartbeat
         self._rejections: Counter[str] = Counter()
-        self._last_refused_topic = ""
+        self._last_topics: dict[str, str] = {}
         self._lock = threading.Lock()
         self.transport = MqttTransport(
             url or settings.MQTT_URL,
@@ -52,37 +52,67 @@ class Headend:
         )
 
     def handle(self, batch: Batch) -> None:
-        """Store a batch; raising leaves it unacknowledged and the transport retries it."""
+        """Store a batch; raising leaves it unacknowledged and the transport retries it.
+
+        What the services report as changing nothing or coming late (unknown serials and
+        commands, duplicate and late readings or acks) is counted per reason with the
+        refused messages and logged with the serials.
+        """
         close_old_connections()  # a database connection may have dropped since the last batch
         if batch.telemetry:
-            report = services.telemetry_ingest(messages=[d.message for d in batch.telemetry])
-            if report.unknown_serials:
-                logger.warning(
-                    "telemetry from unknown meters: %s", sorted(report.unknown_serials)[:20]
-                )
-                self._count("unknown_serial", len(report.unknown_serials))
+            ingest = services.telemetry_ingest(messages=[d.message for d in batch.telemetry])
+            self._note("telemetry", ingest.anomalies)
         if batch.acks:
-            outcome = services.acks_apply(acks=[d.message for d in batch.acks])
-            if outcome["unknown_command"]:
-                self._count("unknown_command", outcome["unknown_command"])
+            acks = services.acks_apply(acks=[d.message for d in batch.acks])
+            self._note("ack", acks.anomalies)
         if batch.statuses:
-            services.statuses_apply(statuses=[d.message for d in batch.statuses])
+            statuses = services.statuses_apply(
+                statuses=[d.message for d in batch.statuses if not d.retained],
+                replayed=[d.message for d in batch.statuses if d.retained],
+            )
+            self._note("status", statuses.anomalies)
+
+    def _note(self, kind: str, anomalies: services.Anomalies) -> None:
+        for reason, count in sorted(anomalies.counts.items()):
+            serials = sorted(anomalies.serials[reason])
+            # Unknown meters and commands point at a misconfigured meter or broker ACL;
+            # duplicates and late messages are routine with QoS 1 and buffering meters.
+            level = logging.WARNING if reason.startswith("unknown") else logging.INFO
+            logger.log(
+                level,
+                "%s: %d %s from %s%s",
+                kind,
+                count,
+                reason,
+                ", ".join(serials[:20]),
+                "…" if len(serials) > 20 else "",
+            )
+            self._count(reason, f"{self.transport.prefix}/meters/{serials[-1]}/{kind}", count)
 
     def refused(self, topic: str, payload: bytes, reason: str) -> None:
-        with self._lock:
-            self._last_refused_topic = topic
-        self._count(reason)
+        """The transport refused a malformed message (it logged it): counted."""
+        self._count(reason, topic)
 
-    def _count(self, reason: str, amount: int = 1) -> None:
+    def _count(self, reason: str, topic: str, amount: int = 1) -> None:
         with self._lock:
             self._rejections[reason] += amount
+            self._last_topics[reason] = topic
 
     def flush_counters(self) -> None:
+        """Add what was counted since the last flush to the day's counters (admin: refused
+        meter messages). Kept for the next flush if the database is unavailable."""
         with self._lock:
             reasons, self._rejections = self._rejections, Counter()
-            topic = self._last_refused_topic
-        if reasons:
-            services.rejections_count(reasons=reasons, last_topic=topic)
+            topics, self._last_topics = self._last_topics, {}
+        if not reasons:
+            return
+        try:
+            services.rejections_count(reasons=reasons, last_topics=topics)
+        except Exception:
+            with self._lock:
+                self._rejections.update(reasons)
+                self._last_topics = {**topics, **self._last_topics}
+            raise
 
     def dispatch_once(self) -> int:
         close_old_connections()

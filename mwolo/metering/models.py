@@ -207,6 +207,15 @@ class MeterReading(models.Model):
     reviewed = models.BooleanField(
         _("reviewed"), default=False, help_text=_("A flagged reading checked by staff.")
     )
+    reviewed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("reviewed by"),
+    )
+    reviewed_at = models.DateTimeField(_("reviewed at"), null=True, blank=True)
     recorded_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         on_delete=models.PROTECT,
@@ -282,10 +291,25 @@ class MeterCommand(models.Model):
     )
     issued_at = models.DateTimeField(_("issued at"))
     expires_at = models.DateTimeField(_("expires at"))
+    # The command's life, kept on its row (the head-end moves thousands of commands a
+    # second with set-based updates, which the audit log's signals never see):
+    # issued_at -> first_sent_at ... last_sent_at (attempts) -> acknowledged_at (the
+    # meter's answer) -> closed_at (acknowledged, failed, expired, or superseded: the
+    # command that replaced it points at it).
     attempts = models.PositiveSmallIntegerField(_("attempts"), default=0)
+    first_sent_at = models.DateTimeField(_("first sent at"), null=True, blank=True)
     last_sent_at = models.DateTimeField(_("last sent at"), null=True, blank=True)
     next_attempt_at = models.DateTimeField(_("next attempt at"), db_index=True)
     acknowledged_at = models.DateTimeField(_("acknowledged at"), null=True, blank=True)
+    closed_at = models.DateTimeField(_("closed at"), null=True, blank=True)
+    supersedes = models.OneToOneField(
+        "self",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="superseded_by",
+        verbose_name=_("supersedes"),
+    )
     relay_after = models.CharField(
         _("relay after"), max_length=3, choices=Relay.choices, blank=True
     )
@@ -401,7 +425,9 @@ class PrepaidToken(models.Model):
 
 
 class HeadendRejection(models.Model):
-    """Messages the head-end refused, counted per day and reason (the log has the details)."""
+    """Meter messages the head-end refused (malformed) or that changed nothing or came late
+    (unknown serial or command, duplicate, late), counted per day and reason; the log has
+    the details."""
 
     day = models.DateField(_("day"))
     reason = models.CharField(_("reason"), max_length=40)

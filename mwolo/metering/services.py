@@ -14,17 +14,30 @@ import logging
 import re
 import zipfile
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
-from typing import BinaryIO
+from typing import Any, BinaryIO, cast
 from zoneinfo import ZoneInfo
 
 import openpaygo
 import openpyxl
+from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import connection, transaction
-from django.db.models import F, Sum
+from django.db.models import (
+    BooleanField,
+    Case,
+    ExpressionWrapper,
+    F,
+    Field,
+    Q,
+    Sum,
+    Value,
+    When,
+)
+from django.db.models.expressions import RawSQL
+from django.db.models.functions import Coalesce
 from django.utils.dateparse import parse_datetime
 from django.utils.formats import number_format
 from django.utils.translation import gettext as _
@@ -44,6 +57,7 @@ from mwolo.headend.protocol import Ack, Reading, Status, Telemetry, command_payl
 from mwolo.notifications.services import notification_send
 
 from .models import (
+    SERIAL_PATTERN,
     HeadendRejection,
     Meter,
     MeterAlarm,
@@ -66,17 +80,76 @@ COMMAND_LIFETIME = dt.timedelta(hours=24)
 RETRY_DELAYS = tuple(dt.timedelta(seconds=s) for s in (30, 60, 120, 300, 600, 1800))
 # Relay disagreements in a row before a person is alerted.
 DISAGREEMENTS_BEFORE_ALARM = 3
-OFFLINE_AFTER = dt.timedelta(minutes=30)
 TOKEN_SECRET_PATTERN = re.compile(r"^[0-9a-fA-F]{32}$")
+SERIAL_RE = re.compile(SERIAL_PATTERN)
+CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 MAX_TOKEN_KWH = 995  # what a standard (9-digit) OpenPAYGO token can carry
 
 
 # --- Registration and installation ---------------------------------------------------------
 
 
+def offline_after() -> dt.timedelta:
+    """How long a meter may stay silent before reconciliation marks it offline and alarms
+    (``METERING_OFFLINE_AFTER_MINUTES``, 30 by default)."""
+    return dt.timedelta(minutes=settings.METERING_OFFLINE_AFTER_MINUTES)
+
+
+def _among(field_name: str, values: Collection[object]) -> Q:
+    """``field__in=values`` for any number of values: on PostgreSQL one array parameter
+    (a placeholder each would hit the 65 535 parameters of a statement)."""
+    values = list(values)
+    if connection.vendor == "postgresql" and len(values) > 100:
+        # The SQL is constant; the ids travel as one bound parameter.
+        rows = RawSQL("SELECT unnest(%s::bigint[])", [values])
+        return Q(**{f"{field_name}__in": rows})
+    return Q(**{f"{field_name}__in": values})
+
+
 def _check_scope(actor: User | None, agency_id: int | None) -> None:
     if actor is not None and not can_act_for_agency(actor, agency_id):
         raise ValidationError({"agency": _("You cannot register records for this agency.")})
+
+
+MAX_TOKEN_COUNT = 2**31 - 1  # what the token count column holds
+
+
+def meter_register_check(
+    *,
+    agency_id: int | None,
+    payment_mode: str,
+    actor: User | None,
+    token_secret: str = "",
+    token_count: int | None = None,
+) -> str:
+    """What ``meter_register`` checks besides the meter's own fields, without writing: the
+    actor may register for the agency; a prepaid meter comes with its vendor's OpenPAYGO
+    secret (32 hexadecimal digits) and token count (at least 1), a postpaid meter with
+    neither. Returns the secret, normalised; raises ValidationError by field."""
+    _check_scope(actor, agency_id)
+    token_secret = token_secret.strip()
+    errors: dict[str, str] = {}
+    if payment_mode == PaymentMode.PREPAID:
+        if not TOKEN_SECRET_PATTERN.match(token_secret):
+            errors["token_secret"] = _(
+                "A prepaid meter needs its token secret: 32 hexadecimal digits."
+            )
+        if token_count is None:
+            errors["token_count"] = _(
+                "A prepaid meter needs the token count its vendor gives (1 for a new meter)."
+            )
+        elif not 1 <= token_count <= MAX_TOKEN_COUNT:
+            errors["token_count"] = _("A token count is a whole number from 1 to %d.") % (
+                MAX_TOKEN_COUNT
+            )
+    else:
+        if token_secret:
+            errors["token_secret"] = _("Only prepaid meters have a token secret.")
+        if token_count is not None:
+            errors["token_count"] = _("Only prepaid meters have a token count.")
+    if errors:
+        raise ValidationError(errors)
+    return token_secret.lower()
 
 
 @transaction.atomic
@@ -85,22 +158,19 @@ def meter_register(
 ) -> Meter:
     """Add a meter to an agency's stock. A prepaid meter needs its vendor's token secret
     (16 bytes in hex), stored encrypted and never shown again, and the token count the
-    vendor gives (1 for a new device)."""
-    _check_scope(actor, meter.agency_id)
-    token_secret = token_secret.strip()
-    if meter.payment_mode == PaymentMode.PREPAID:
-        if not TOKEN_SECRET_PATTERN.match(token_secret):
-            raise ValidationError(
-                {
-                    "token_secret": _(
-                        "A prepaid meter needs its token secret: 32 hexadecimal digits."
-                    )
-                }
-            )
-        meter.token_secret = encrypt(token_secret.lower())
+    vendor gives (1 for a new device); a postpaid meter's ``token_count`` is ignored.
+    Raises ValidationError (by field) and changes nothing on bad input."""
+    prepaid = meter.payment_mode == PaymentMode.PREPAID
+    secret = meter_register_check(
+        agency_id=meter.agency_id,
+        payment_mode=meter.payment_mode,
+        actor=actor,
+        token_secret=token_secret,
+        token_count=token_count if prepaid else None,
+    )
+    if prepaid:
+        meter.token_secret = encrypt(secret)
         meter.token_count = token_count
-    elif token_secret:
-        raise ValidationError({"token_secret": _("Only prepaid meters have a token secret.")})
     meter.full_clean()
     meter.save()
     return meter
@@ -228,16 +298,30 @@ def meter_replace(
 # --- Readings ------------------------------------------------------------------------------
 
 
+# What a register column holds (EnergyField: 14 digits, 3 of them decimals).
+MAX_REGISTER_KWH = Decimal("99999999999.999")
+# A reading's clock may run a little ahead of ours.
+READING_CLOCK_SLACK = dt.timedelta(minutes=5)
+
+
 def _energy(value: object, field_name: str) -> Decimal:
+    """A register in kWh to the watt-hour; ValidationError for anything else (text, NaN,
+    infinity, a negative or an impossibly large number)."""
     try:
-        energy = Decimal(str(value)).quantize(KWH)
+        energy = Decimal(str(value).strip())
     except (InvalidOperation, ValueError) as error:
         raise ValidationError(
             {field_name: _("Enter the register in kWh, e.g. 15234.125.")}
         ) from error
-    if energy < 0 or not energy.is_finite():
+    if not energy.is_finite():  # NaN and infinities cannot even be compared
+        raise ValidationError({field_name: _("Enter the register in kWh, e.g. 15234.125.")})
+    if energy < 0:
         raise ValidationError({field_name: _("A register cannot be negative.")})
-    return energy
+    if energy > MAX_REGISTER_KWH:
+        raise ValidationError(
+            {field_name: _("A register has at most 11 digits before the decimal point.")}
+        )
+    return energy.quantize(KWH)
 
 
 @dataclass
@@ -307,7 +391,7 @@ def readings_record(
     before = {meter.pk: (baseline.energy, baseline.at)}
     rows = []
     for at, raw_energy in sorted(readings):
-        if at > clock.now() + dt.timedelta(minutes=5):
+        if at > clock.now() + READING_CLOCK_SLACK:
             raise ValidationError({"taken_at": _("A reading cannot be in the future.")})
         energy = _energy(raw_energy, "energy_kwh")
         flag = _flag(baseline, at, energy)
@@ -358,22 +442,34 @@ def readings_table_read(*, file: BinaryIO, filename: str) -> list[TableRow]:
                 _("Save the file as CSV in UTF-8, or as Excel (.xlsx).")
             ) from None
         lines = csv.reader(io.StringIO(text, newline=""))
-    numbered = iter(enumerate(lines, start=1))
-    header = next(numbered, (1, ()))[1]
-    columns = [str(name or "").strip().lower() for name in header]
-    missing = set(READINGS_COLUMNS) - set(columns)
-    if missing:
-        raise ApplicationError(_("The file lacks the columns: %s.") % ", ".join(sorted(missing)))
-    return [
-        (line, dict(zip(columns, values, strict=False)))
-        for line, values in numbered
-        if any(value not in (None, "") for value in values)
-    ]
+    numbered = enumerate(lines, start=1)
+    try:
+        header = next(numbered, (1, ()))[1]
+        columns = [str(name or "").strip().lower() for name in header]
+        missing = set(READINGS_COLUMNS) - set(columns)
+        if missing:
+            raise ApplicationError(
+                _("The file lacks the columns: %s.") % ", ".join(sorted(missing))
+            )
+        return [
+            (line, dict(zip(columns, values, strict=False)))
+            for line, values in numbered
+            if any(value not in (None, "") for value in values)
+        ]
+    except csv.Error as error:  # a NUL byte, a field of more than 128 KiB
+        raise ApplicationError(
+            _("This CSV file cannot be read near line %(line)d: save it again as CSV.")
+            % {"line": getattr(lines, "line_num", 0)}
+        ) from error
 
 
 def _moment(value: object, zone: str) -> dt.datetime | None:
-    """A cell's date and time; without an offset it is the agency's local time."""
-    at = value if isinstance(value, dt.datetime) else parse_datetime(str(value or "").strip())
+    """A cell's date and time; without an offset it is the agency's local time. None if it
+    is not one (including a well-formed impossible date such as 2026-02-30)."""
+    try:
+        at = value if isinstance(value, dt.datetime) else parse_datetime(str(value or "").strip())
+    except ValueError:
+        return None
     if at is None:
         return None
     return at if at.tzinfo is not None else at.replace(tzinfo=ZoneInfo(zone))
@@ -384,26 +480,34 @@ def readings_import(
 ) -> ReadingsImportReport:
     """Store the readings of an imported file (see ``readings_table_read``).
 
-    Times without an offset are the meter's agency's local time. All or nothing: any bad
-    row raises ``ApplicationError`` listing every bad row with its line number, unless
-    ``only_valid_rows``, which imports the good rows and reports the rest.
+    Every row is checked before anything is written: a known meter (that the actor may
+    see), a date and time not in the future, a register in kWh below the meter's capacity,
+    not twice the same meter and time. Times without an offset are the meter's agency's
+    local time. All or nothing: any bad row raises ``ApplicationError`` listing every bad
+    row with its line number, unless ``only_valid_rows``, which imports the good rows and
+    reports the rest. One transaction.
     """
     serials = {str(values.get("serial") or "").strip() for _line, values in rows}
-    meters = Meter.objects.filter(serial__in=serials)
+    # Only what can be a serial is looked up (PostgreSQL refuses a NUL in a query).
+    meters = Meter.objects.filter(serial__in={s for s in serials if SERIAL_RE.fullmatch(s)})
     if actor is not None:
         meters = visible_to(meters, actor)
     known = {
-        serial: (pk, zone)
-        for serial, pk, zone in meters.values_list("serial", "pk", "agency__province__time_zone")
+        serial: (pk, zone, capacity)
+        for serial, pk, zone, capacity in meters.values_list(
+            "serial", "pk", "agency__province__time_zone", "register_capacity_kwh"
+        )
     }
+    latest = clock.now() + READING_CLOCK_SLACK
     per_meter: dict[int, list[tuple[dt.datetime, Decimal]]] = defaultdict(list)
+    first_line: dict[tuple[int, dt.datetime], int] = {}
     errors = []
     for line, values in rows:
         serial = str(values.get("serial") or "").strip()
         problems = []
-        meter_id, zone = known.get(serial, (None, "UTC"))
+        meter_id, zone, capacity = known.get(serial, (None, "UTC", None))
         if meter_id is None:
-            problems.append(_("unknown meter “%s”") % serial)
+            problems.append(_("unknown meter “%s”") % CONTROL_CHARACTERS.sub("?", serial[:64]))
         at = _moment(values.get("taken_at"), zone)
         if at is None:
             problems.append(
@@ -412,11 +516,25 @@ def readings_import(
                     "time) or 2026-11-01T08:00:00+01:00"
                 )
             )
+        elif at > latest:
+            problems.append(_("taken_at is in the future"))
+        energy = None
         try:
             energy = _energy(values.get("energy_kwh"), "energy_kwh")
-        except ValidationError:
-            problems.append(_("energy_kwh must be a positive number of kWh"))
-        if problems or meter_id is None or at is None:
+        except ValidationError as error:
+            problems.append(
+                _("energy_kwh: %(problem)s") % {"problem": error.message_dict["energy_kwh"][0]}
+            )
+        if energy is not None and capacity is not None and energy >= capacity:
+            problems.append(
+                _("energy_kwh: the register of this meter stops at %(capacity)s kWh")
+                % {"capacity": number_format(capacity.normalize())}
+            )
+        if meter_id is not None and at is not None and not problems:
+            seen = first_line.setdefault((meter_id, at), line)
+            if seen != line:
+                problems.append(_("the same meter and time as line %d") % seen)
+        if problems or meter_id is None or at is None or energy is None:
             errors.append(
                 _("line %(line)d: %(problems)s") % {"line": line, "problems": "; ".join(problems)}
             )
@@ -439,16 +557,54 @@ def readings_import(
 
 # --- What the head-end receives ------------------------------------------------------------
 
+# What the head-end counts besides malformed messages (HeadendRejection.reason): messages
+# that change nothing, or come late, and their serials for the log.
+UNKNOWN_SERIAL = "unknown_serial"  # a message from a serial no meter has
+UNKNOWN_COMMAND = "unknown_command"  # an ack for a command id we never gave that meter
+DUPLICATE_READING = "duplicate_reading"  # a reading already stored (or twice in a batch)
+LATE_READING = "late_reading"  # stored, but older than the meter's newest reading
+DUPLICATE_ACK = "duplicate_ack"  # an ack for a command already settled
+LATE_ACK = "late_ack"  # an ack for a command superseded or expired meanwhile
+ANOMALIES = (
+    UNKNOWN_SERIAL,
+    UNKNOWN_COMMAND,
+    DUPLICATE_READING,
+    LATE_READING,
+    DUPLICATE_ACK,
+    LATE_ACK,
+)
+
+
+@dataclass
+class Anomalies:
+    """What a batch held that changed nothing or came out of order, per reason (readings
+    for telemetry, messages otherwise), with the serials it came from: the head-end adds
+    the counts to its counters and logs the serials."""
+
+    counts: Counter[str] = field(default_factory=Counter)
+    serials: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
+
+    def add(self, reason: str, serial: str, amount: int = 1) -> None:
+        if amount:
+            self.counts[reason] += amount
+            self.serials[reason].add(serial)
+
 
 @dataclass
 class IngestReport:
-    readings: int = 0
-    flagged: int = 0
-    unknown_serials: set[str] = field(default_factory=set)
+    readings: int = 0  # stored
+    flagged: int = 0  # stored and flagged for review
+    anomalies: Anomalies = field(default_factory=Anomalies)
+
+    @property
+    def unknown_serials(self) -> set[str]:
+        return set(self.anomalies.serials.get(UNKNOWN_SERIAL, ()))
 
 
 def _meters_by_serial(serials: Iterable[str]) -> dict[str, Meter]:
-    # Locked in id order: head-end workers touching the same meters wait, never deadlock.
+    # Locked in id order, always first: every service that also touches commands locks
+    # the meters before them (meters by id, then commands by id), so head-end workers and
+    # a dunning run wait for each other, never deadlock.
     return {
         meter.serial: meter
         for meter in Meter.objects.select_for_update()
@@ -457,38 +613,114 @@ def _meters_by_serial(serials: Iterable[str]) -> dict[str, Meter]:
     }
 
 
-def _open_alarm(meter_id: int, kind: str, at: dt.datetime, details: str = "") -> None:
-    updated = MeterAlarm.objects.filter(
-        meter_id=meter_id, kind=kind, closed_at__isnull=True
-    ).update(last_seen_at=at, occurrences=F("occurrences") + 1)
-    if not updated:
-        MeterAlarm.objects.create(
-            meter_id=meter_id, kind=kind, opened_at=at, last_seen_at=at, details=details[:300]
+def _alarms_open(details: Mapping[int, str], kind: str, at: dt.datetime) -> None:
+    """Open an alarm of ``kind`` on each meter of ``details`` (meter id -> what happened),
+    or count one more occurrence of the one already open: at most three queries for any
+    number of meters. The caller holds the meters' locks; an alarm another transaction
+    opened meanwhile is kept (the insert skips it)."""
+    if not details:
+        return
+    open_alarms = MeterAlarm.objects.filter(kind=kind, closed_at__isnull=True)
+    already = set(
+        open_alarms.filter(_among("meter_id", details)).values_list("meter_id", flat=True)
+    )
+    if already:
+        open_alarms.filter(_among("meter_id", already)).update(
+            last_seen_at=at, occurrences=F("occurrences") + 1
         )
+    MeterAlarm.objects.bulk_create(
+        [
+            MeterAlarm(
+                meter_id=meter_id, kind=kind, opened_at=at, last_seen_at=at, details=text[:300]
+            )
+            for meter_id, text in details.items()
+            if meter_id not in already
+        ],
+        batch_size=1000,
+        ignore_conflicts=True,
+    )
 
 
-def _close_alarms(meter_ids: Iterable[int], kind: str, at: dt.datetime) -> None:
-    MeterAlarm.objects.filter(
-        meter_id__in=list(meter_ids), kind=kind, closed_at__isnull=True
-    ).update(closed_at=at)
+def _alarms_close(meter_ids: Collection[int], kind: str, at: dt.datetime) -> None:
+    if meter_ids:
+        MeterAlarm.objects.filter(
+            _among("meter_id", meter_ids), kind=kind, closed_at__isnull=True
+        ).update(closed_at=at)
+
+
+_READING_COLUMNS = ("meter_id", "taken_at", "energy_kwh", "source", "flag", "reviewed")
+_READINGS_PER_INSERT = 2000  # x 7 values: within SQLite's and PostgreSQL's parameter limits
+
+
+def _reading_field(name: str) -> Field:
+    return cast(Field, MeterReading._meta.get_field(name))
+
+
+def _readings_insert(rows: Sequence[MeterReading]) -> set[tuple[int, dt.datetime]]:
+    """Insert readings, skipping those already stored (one per meter and time); returns
+    the ``(meter id, taken_at)`` of the rows written. One statement per 2 000 rows, as
+    ``bulk_create`` would; the database says which rows it wrote (``RETURNING``), so
+    duplicates cost no extra query."""
+    if not rows:
+        return set()
+    fields = [_reading_field(name) for name in _READING_COLUMNS]
+    received_at = _reading_field("received_at")
+    quote = connection.ops.quote_name
+    table = quote(MeterReading._meta.db_table)
+    columns = ", ".join(quote(str(f.column)) for f in (*fields, received_at))
+    now = received_at.get_db_prep_save(clock.now(), connection)
+    row_marks = "(" + ", ".join(["%s"] * (len(fields) + 1)) + ")"
+    inserted: set[tuple[int, dt.datetime]] = set()
+    with connection.cursor() as cursor:
+        for start in range(0, len(rows), _READINGS_PER_INSERT):
+            chunk = rows[start : start + _READINGS_PER_INSERT]
+            values: list[Any] = []
+            for row in chunk:
+                values.extend(
+                    f.get_db_prep_save(getattr(row, f.attname), connection) for f in fields
+                )
+                values.append(now)
+            cursor.execute(
+                # Table and column names come from the model, never from input.
+                f"INSERT INTO {table} ({columns}) VALUES "  # noqa: S608
+                f"{', '.join([row_marks] * len(chunk))} ON CONFLICT DO NOTHING "
+                f"RETURNING {quote('meter_id')}, {quote('taken_at')}",
+                values,
+            )
+            # SQLite gives the stored UTC time back without its offset.
+            inserted.update(
+                (meter_id, at if at.tzinfo else at.replace(tzinfo=dt.UTC))
+                for meter_id, at in cursor.fetchall()
+            )
+    return inserted
 
 
 @transaction.atomic
 def telemetry_ingest(*, messages: Sequence[Telemetry]) -> IngestReport:
-    """Store a batch of telemetry: readings (once each), relay, credit, presence, tamper."""
+    """Store a batch of telemetry: readings (once each), relay, credit, presence, tamper.
+
+    A fixed number of queries for any number of meters. Readings already stored, or
+    repeated in the batch, change nothing and are reported as duplicates; readings older
+    than the meter's newest one (a late message) are stored, checked against the one
+    before, and reported as late.
+    """
     now = clock.now()
     report = IngestReport()
+    anomalies = report.anomalies
     meters = _meters_by_serial(m.serial for m in messages)
     readings_by_meter: dict[int, dict[dt.datetime, Reading]] = defaultdict(dict)
     for message in messages:
         meter = meters.get(message.serial)
         if meter is None:
-            report.unknown_serials.add(message.serial)
+            anomalies.add(UNKNOWN_SERIAL, message.serial)
             continue
+        batch = readings_by_meter[meter.pk]
         for reading in message.readings:
-            readings_by_meter[meter.pk][reading.at] = reading  # a repeat replaces itself
-    rows, tampered = [], []
-    meter_updates = []
+            if reading.at in batch:
+                anomalies.add(DUPLICATE_READING, message.serial)
+            batch[reading.at] = reading  # a repeat replaces itself
+    rows: list[MeterReading] = []
+    meter_updates, tampered = [], []
     for meter in meters.values():
         readings = readings_by_meter.get(meter.pk)
         if not readings:
@@ -498,7 +730,8 @@ def telemetry_ingest(*, messages: Sequence[Telemetry]) -> IngestReport:
         )
         for at in sorted(readings):
             if at == meter.last_reading_at:
-                continue  # already stored: a redelivered message
+                anomalies.add(DUPLICATE_READING, meter.serial)  # the meter's reference
+                continue
             reading = readings[at]
             flag = _flag(baseline, at, reading.energy_kwh)
             _advance(baseline, at, reading.energy_kwh, flag)
@@ -509,9 +742,9 @@ def telemetry_ingest(*, messages: Sequence[Telemetry]) -> IngestReport:
                     energy_kwh=reading.energy_kwh,
                     source=MeterReading.Source.TELEMETRY,
                     flag=flag,
+                    reviewed=False,
                 )
             )
-            report.flagged += bool(flag)
         latest = readings[max(readings)]
         if any(r.tamper for r in readings.values()):
             tampered.append(meter.pk)
@@ -527,7 +760,19 @@ def telemetry_ingest(*, messages: Sequence[Telemetry]) -> IngestReport:
                 meter.pk,
             )
         )
-    MeterReading.objects.bulk_create(rows, batch_size=5000, ignore_conflicts=True)
+    inserted = _readings_insert(rows)
+    serials = {meter.pk: meter.serial for meter in meters.values()}
+    last_at = {meter.pk: meter.last_reading_at for meter in meters.values()}
+    for row in rows:
+        serial = serials[row.meter_id]
+        if (row.meter_id, row.taken_at) not in inserted:
+            anomalies.add(DUPLICATE_READING, serial)
+            continue
+        report.readings += 1
+        report.flagged += bool(row.flag)
+        newest = last_at[row.meter_id]
+        if newest is not None and row.taken_at < newest:
+            anomalies.add(LATE_READING, serial)
     if meter_updates:
         with connection.cursor() as cursor:
             cursor.executemany(
@@ -536,56 +781,90 @@ def telemetry_ingest(*, messages: Sequence[Telemetry]) -> IngestReport:
                 "online = TRUE, last_seen_at = %s WHERE id = %s",
                 meter_updates,
             )
-    for meter_id in tampered:
-        _open_alarm(meter_id, MeterAlarm.Kind.TAMPER, now, _("The meter reported tampering."))
-    report.readings = len(rows)
+    _alarms_open(
+        dict.fromkeys(tampered, _("The meter reported tampering.")), MeterAlarm.Kind.TAMPER, now
+    )
     return report
 
 
+@dataclass
+class AckReport:
+    acknowledged: int = 0  # commands done
+    failed: int = 0  # commands the meter refused (or received too late)
+    anomalies: Anomalies = field(default_factory=Anomalies)
+
+
 @transaction.atomic
-def acks_apply(*, acks: Sequence[Ack]) -> Counter[str]:
-    """Settle the commands the meters acknowledged; a repeated ack changes nothing."""
+def acks_apply(*, acks: Sequence[Ack]) -> AckReport:
+    """Settle the commands the meters acknowledged; a repeated ack changes nothing.
+
+    A fixed number of queries for any number of acks. Locks the meters (id order), then
+    the commands (id order), as ``meters_relay_request`` does. Every ack of a known command
+    tells the meter's relay at its time (a later report is never overwritten).
+    """
     now = clock.now()
-    outcome: Counter[str] = Counter()
+    report = AckReport()
+    anomalies = report.anomalies
+    meters = _meters_by_serial(ack.serial for ack in acks)
+    serial_of = {meter.pk: serial for serial, meter in meters.items()}
     commands = {
         command.uuid: command
         for command in MeterCommand.objects.select_for_update()
-        .select_related("meter")
-        .filter(uuid__in={ack.command_id for ack in acks})
-        .order_by("meter_id", "pk")
+        .filter(
+            _among("meter_id", serial_of),
+            uuid__in={ack.command_id for ack in acks if ack.serial in meters},
+        )
+        .order_by("pk")
     }
     reported: dict[int, tuple[str, dt.datetime, Decimal | None]] = {}
     acknowledged: dict[str, list[int]] = defaultdict(list)  # relay after -> command ids
+    refused: list[tuple[str, str, dt.datetime, str, int]] = []
+    failed_alarms: dict[int, str] = {}
     for ack in acks:
+        if ack.serial not in meters:
+            anomalies.add(UNKNOWN_SERIAL, ack.serial)
+            continue
         command = commands.get(ack.command_id)
-        if command is None or command.meter.serial != ack.serial:
-            outcome["unknown_command"] += 1
+        if command is None or serial_of[command.meter_id] != ack.serial:
+            anomalies.add(UNKNOWN_COMMAND, ack.serial)
             continue
-        if command.status not in MeterCommand.IN_FLIGHT:
-            outcome["repeated"] += 1
-            continue
-        command.status = MeterCommand.Status.ACKNOWLEDGED  # a repeat in this batch: settled
-        if ack.status == "ok":
-            acknowledged[ack.relay].append(command.pk)
-            outcome["acknowledged"] += 1
-        else:
-            expired = ack.error == "expired"
-            MeterCommand.objects.filter(pk=command.pk).update(
-                status=MeterCommand.Status.EXPIRED if expired else MeterCommand.Status.FAILED,
-                error=(ack.error or "")[:200],
-                acknowledged_at=now,
-                relay_after=ack.relay,
-            )
-            outcome["failed"] += 1
-            if command.action in MeterCommand.RELAY_ACTIONS and not expired:
-                _open_alarm(command.meter_id, MeterAlarm.Kind.COMMAND_FAILED, now, ack.error or "")
         previous = reported.get(command.meter_id)
         if previous is None or ack.at >= previous[1]:
             reported[command.meter_id] = (ack.relay, ack.at, ack.credit_kwh)
+        if command.status not in MeterCommand.IN_FLIGHT:
+            settled = command.status in (
+                MeterCommand.Status.ACKNOWLEDGED,
+                MeterCommand.Status.FAILED,
+            )
+            anomalies.add(DUPLICATE_ACK if settled else LATE_ACK, ack.serial)
+            continue
+        if ack.status == "ok":
+            command.status = MeterCommand.Status.ACKNOWLEDGED  # a repeat in this batch
+            acknowledged[ack.relay].append(command.pk)
+            report.acknowledged += 1
+            continue
+        expired = ack.error == "expired"
+        command.status = MeterCommand.Status.EXPIRED if expired else MeterCommand.Status.FAILED
+        refused.append((command.status, (ack.error or "")[:200], now, ack.relay, command.pk))
+        report.failed += 1
+        if command.action in MeterCommand.RELAY_ACTIONS and not expired:
+            failed_alarms[command.meter_id] = ack.error or ""
     for relay, ids in acknowledged.items():
-        MeterCommand.objects.filter(pk__in=ids).update(
-            status=MeterCommand.Status.ACKNOWLEDGED, acknowledged_at=now, relay_after=relay
+        MeterCommand.objects.filter(_among("pk", ids)).update(
+            status=MeterCommand.Status.ACKNOWLEDGED,
+            acknowledged_at=now,
+            closed_at=now,
+            relay_after=relay,
         )
+    if refused:
+        with connection.cursor() as cursor:
+            cursor.executemany(
+                "UPDATE metering_metercommand SET status = %s, error = %s, "
+                "acknowledged_at = %s, closed_at = acknowledged_at, relay_after = %s "
+                "WHERE id = %s",
+                refused,
+            )
+    _alarms_open(failed_alarms, MeterAlarm.Kind.COMMAND_FAILED, now)
     if reported:
         with connection.cursor() as cursor:
             cursor.executemany(
@@ -597,29 +876,74 @@ def acks_apply(*, acks: Sequence[Ack]) -> Counter[str]:
                     for meter_id, (relay, at, credit) in reported.items()
                 ],
             )
-    return outcome
+    return report
+
+
+@dataclass
+class StatusReport:
+    came_back: int = 0  # meters back online: their pending commands go out at once
+    went_away: int = 0  # meters gone offline: alarmed
+    anomalies: Anomalies = field(default_factory=Anomalies)
 
 
 @transaction.atomic
-def statuses_apply(*, statuses: Sequence[Status]) -> int:
-    """Presence: a meter back online gets its pending commands at once; one gone is alarmed."""
+def statuses_apply(*, statuses: Sequence[Status], replayed: Sequence[Status] = ()) -> StatusReport:
+    """Presence: a meter back online gets its pending commands at once; one gone is alarmed.
+
+    ``statuses`` are live messages, in arrival order: a meter's (re)connection, a relay
+    change, its last will. ``replayed`` are retained statuses the broker replays when the
+    head-end (re)subscribes: the meter's last word, maybe hours old. A replay is no sign
+    of life (``last_seen_at`` stays), never re-sends commands and never counts an alarm
+    again; it only tells that a meter we took for online has gone (its last will), and
+    the firmware, or the relay of a meter that never reported one. A fixed number of
+    queries for any number of meters.
+    """
     now = clock.now()
-    meters = _meters_by_serial(s.serial for s in statuses)
-    latest: dict[str, Status] = {status.serial: status for status in statuses}
-    came_back: list[int] = []
-    went_away: list[int] = []
+    report = StatusReport()
+    meters = _meters_by_serial([s.serial for s in statuses] + [s.serial for s in replayed])
+    live: dict[str, list[Status]] = defaultdict(list)
+    for status in statuses:
+        live[status.serial].append(status)
+    last_replay = {status.serial: status for status in replayed}
+    for serial in set(live) | set(last_replay):
+        if serial not in meters:
+            messages = len(live.get(serial, ())) + (serial in last_replay)
+            report.anomalies.add(UNKNOWN_SERIAL, serial, messages)
     rows = []
-    for serial, status in latest.items():
-        meter = meters.get(serial)
-        if meter is None:
-            continue
-        relay_at = now if status.relay else None
-        rows.append((status.online, now, status.relay, relay_at, (status.fw or "")[:40], meter.pk))
-        (came_back if status.online else went_away).append(meter.pk)
+    came_back: set[int] = set()
+    went_away: dict[int, str] = {}
+    for serial, meter in meters.items():
+        online, relay, relay_at, seen_at, fw = meter.online, None, None, None, ""
+        changes = live.get(serial)
+        if changes:
+            for status in changes:
+                if status.online and not online:
+                    came_back.add(meter.pk)
+                    went_away.pop(meter.pk, None)
+                elif online and not status.online:
+                    went_away[meter.pk] = _("The meter went offline.")
+                online = status.online
+                if status.online:
+                    seen_at = now
+                if status.relay:
+                    relay, relay_at = status.relay, now
+                fw = status.fw or fw
+            if not online:
+                came_back.discard(meter.pk)
+        else:
+            replay = last_replay[serial]
+            if online and not replay.online:
+                online = False
+                went_away[meter.pk] = _("The meter went offline (its last will).")
+            if replay.relay and not meter.relay_reported:
+                relay, relay_at = replay.relay, now
+            fw = replay.fw or ""
+        rows.append((online, seen_at, relay, relay_at, fw[:40], meter.pk))
     if rows:
         with connection.cursor() as cursor:
             cursor.executemany(
-                "UPDATE metering_meter SET online = %s, last_seen_at = %s, "
+                "UPDATE metering_meter SET online = %s, "
+                "last_seen_at = COALESCE(%s, last_seen_at), "
                 "relay_reported = COALESCE(%s, relay_reported), "
                 "relay_reported_at = COALESCE(%s, relay_reported_at), "
                 "firmware = COALESCE(NULLIF(%s, ''), firmware) WHERE id = %s",
@@ -627,33 +951,45 @@ def statuses_apply(*, statuses: Sequence[Status]) -> int:
             )
     if came_back:
         MeterCommand.objects.filter(
-            meter_id__in=came_back, status__in=MeterCommand.IN_FLIGHT
+            _among("meter_id", came_back), status__in=MeterCommand.IN_FLIGHT
         ).update(next_attempt_at=now)
-        _close_alarms(came_back, MeterAlarm.Kind.OFFLINE, now)
-    for meter_id in went_away:
-        _open_alarm(meter_id, MeterAlarm.Kind.OFFLINE, now, _("The meter went offline."))
-    return len(came_back) + len(went_away)
+    _alarms_close([row[5] for row in rows if row[0]], MeterAlarm.Kind.OFFLINE, now)
+    _alarms_open(went_away, MeterAlarm.Kind.OFFLINE, now)
+    report.came_back, report.went_away = len(came_back), len(went_away)
+    return report
 
 
 @transaction.atomic
-def rejections_count(*, reasons: Counter[str], last_topic: str = "") -> None:
-    """Add the head-end's refused messages to today's counters."""
+def rejections_count(
+    *, reasons: Counter[str], last_topics: Mapping[str, str] | None = None
+) -> None:
+    """Add the head-end's refused (and ignored) messages to today's counters, per reason,
+    with the topic of the last one. Several head-ends may count at once: the day's row is
+    made if missing (a concurrent insert is skipped), then incremented."""
     today = clock.today()
-    for reason, count in reasons.items():
-        updated = HeadendRejection.objects.filter(day=today, reason=reason).update(
-            count=F("count") + count, last_topic=last_topic[:200]
+    last_topics = last_topics or {}
+    HeadendRejection.objects.bulk_create(
+        [HeadendRejection(day=today, reason=reason, count=0) for reason in reasons],
+        ignore_conflicts=True,
+    )
+    for reason, count in sorted(reasons.items()):
+        HeadendRejection.objects.filter(day=today, reason=reason).update(
+            count=F("count") + count, last_topic=last_topics.get(reason, "")[:200]
         )
-        if not updated:
-            HeadendRejection.objects.create(
-                day=today, reason=reason, count=count, last_topic=last_topic[:200]
-            )
 
 
 # --- Commands ------------------------------------------------------------------------------
 
 
 def _unsaved_command(
-    meter: Meter, action: str, *, source: str, reason: str, actor: User | None, token: str = ""
+    meter: Meter,
+    action: str,
+    *,
+    source: str,
+    reason: str,
+    actor: User | None,
+    token: str = "",
+    supersedes: int | None = None,
 ) -> MeterCommand:
     now = clock.now()
     return MeterCommand(
@@ -666,6 +1002,7 @@ def _unsaved_command(
         issued_at=now,
         expires_at=now + COMMAND_LIFETIME,
         next_attempt_at=now,
+        supersedes_id=supersedes,
     )
 
 
@@ -719,7 +1056,7 @@ def meters_relay_request(
         if not reason.strip():
             raise ValidationError({"reason": _("Give the reason for switching this meter.")})
     wanted_ids = set(meter_ids)
-    queryset = Meter.objects.select_for_update().filter(pk__in=wanted_ids).order_by("pk")
+    queryset = Meter.objects.select_for_update().filter(_among("pk", wanted_ids)).order_by("pk")
     if actor is not None:
         queryset = visible_to(queryset, actor)
     meters = list(queryset.only("pk", "serial", "site_id", "relay_reported"))
@@ -731,33 +1068,51 @@ def meters_relay_request(
             {"meter": _("Not installed: %(serials)s.") % {"serials": ", ".join(not_installed)}}
         )
     now = clock.now()
-    Meter.objects.filter(pk__in=wanted_ids).update(
+    Meter.objects.filter(_among("pk", wanted_ids)).update(
         relay_wanted=wanted, relay_wanted_reason=why, relay_wanted_at=now
     )
     action = MeterCommand.Action.CONNECT if wanted == Relay.ON else MeterCommand.Action.DISCONNECT
     in_flight = {
         command.meter_id: command
         for command in MeterCommand.objects.filter(
-            meter_id__in=wanted_ids,
+            _among("meter_id", wanted_ids),
             status__in=MeterCommand.IN_FLIGHT,
             action__in=MeterCommand.RELAY_ACTIONS,
         )
     }
     decided: dict[int, MeterCommand | None] = {}
-    superseded, new = [], []
+    superseded: dict[int, int] = {}  # meter id -> its command now superseded
+    new = []
     for meter in meters:
         command = in_flight.get(meter.pk)
         if command is not None and command.action == action:
             decided[meter.pk] = command
             continue
         if command is not None:
-            superseded.append(command.pk)
+            superseded[meter.pk] = command.pk
         elif meter.relay_reported == wanted:
             decided[meter.pk] = None
             continue
-        new.append(_unsaved_command(meter, action, source=source, reason=reason, actor=actor))
-    MeterCommand.objects.filter(pk__in=superseded).update(status=MeterCommand.Status.SUPERSEDED)
-    _commands_insert(new)
+        new.append(
+            _unsaved_command(
+                meter,
+                action,
+                source=source,
+                reason=reason,
+                actor=actor,
+                supersedes=superseded.get(meter.pk),
+            )
+        )
+    if superseded:
+        # Closed before the new ones exist: one relay command in flight per meter.
+        MeterCommand.objects.filter(_among("pk", superseded.values())).update(
+            status=MeterCommand.Status.SUPERSEDED, closed_at=now
+        )
+    if actor is not None:
+        for command in new:  # a person's decisions, one by one: the audit log records each
+            command.save()
+    else:
+        _commands_insert(new)  # a dunning run: thousands in one stream
     for command in new:
         decided[command.meter_id] = command
     return decided
@@ -788,22 +1143,26 @@ def _commands_insert(commands: list[MeterCommand]) -> None:
         command._state.adding = False
 
 
-def _retry_delay(attempts: int) -> dt.timedelta:
-    return RETRY_DELAYS[min(attempts, len(RETRY_DELAYS)) - 1]
-
-
 @transaction.atomic
 def commands_dispatch(*, publish: Callable[[str, bytes], object], limit: int = 1000) -> int:
     """Send the commands that are due (new, or unacknowledged and due for a retry).
 
     Expired commands are closed instead. ``publish(serial, payload)`` hands a message to
     the broker; a command is re-sent with the same id, so a meter applies it once. Safe
-    with several dispatchers: rows being sent by another are skipped (SKIP LOCKED).
+    with several dispatchers: rows being sent (or settled) by another are skipped (SKIP
+    LOCKED), so a dispatcher never waits on a lock. At most four queries, ``limit``
+    commands sent and ``limit`` closed per call.
     """
     now = clock.now()
-    MeterCommand.objects.filter(status__in=MeterCommand.IN_FLIGHT, expires_at__lte=now).update(
-        status=MeterCommand.Status.EXPIRED, error="not acknowledged in time"
+    expired = list(
+        MeterCommand.objects.select_for_update(skip_locked=True)
+        .filter(status__in=MeterCommand.IN_FLIGHT, expires_at__lte=now)
+        .values_list("pk", flat=True)[:limit]
     )
+    if expired:
+        MeterCommand.objects.filter(_among("pk", expired)).update(
+            status=MeterCommand.Status.EXPIRED, error="not acknowledged in time", closed_at=now
+        )
     due = list(
         MeterCommand.objects.select_for_update(skip_locked=True, of=("self",))
         .select_related("meter")
@@ -821,15 +1180,20 @@ def commands_dispatch(*, publish: Callable[[str, bytes], object], limit: int = 1
                 token=command.token or None,
             ),
         )
-    # One UPDATE per retry round (bulk_update's CASE over every row is far slower).
-    by_attempts: dict[int, list[int]] = defaultdict(list)
-    for command in due:
-        by_attempts[command.attempts + 1].append(command.pk)
-    for attempts, ids in by_attempts.items():
-        MeterCommand.objects.filter(pk__in=ids).update(
-            attempts=attempts,
+    if due:
+        # One UPDATE: the next delay follows the attempts made so far (the row's own
+        # value, read by the CASE before the row changes).
+        MeterCommand.objects.filter(_among("pk", [command.pk for command in due])).update(
+            attempts=F("attempts") + 1,
+            first_sent_at=Coalesce("first_sent_at", Value(now)),
             last_sent_at=now,
-            next_attempt_at=now + _retry_delay(attempts),
+            next_attempt_at=Case(
+                *(
+                    When(attempts=made, then=Value(now + delay))
+                    for made, delay in enumerate(RETRY_DELAYS[:-1])
+                ),
+                default=Value(now + RETRY_DELAYS[-1]),
+            ),
             status=MeterCommand.Status.SENT,
         )
     return len(due)
@@ -848,71 +1212,92 @@ def meters_reconcile(*, now: dt.datetime | None = None) -> ReconcileReport:
 
     A command goes out where none is under way; a meter still disagreeing after
     ``DISAGREEMENTS_BEFORE_ALARM`` rounds raises an alarm. A prepaid meter without credit
-    is off by its own rule and is left alone. Meters silent for ``OFFLINE_AFTER`` are
-    marked offline. Running twice in a row issues nothing twice.
+    is off by its own rule and is left alone. Meters silent for ``offline_after()`` are
+    marked offline and alarmed. Running twice in a row issues nothing twice. Every meter
+    it changes is locked first, in id order, in one query; a fixed number of queries in
+    all, however many meters.
     """
     now = now or clock.now()
     report = ReconcileReport()
     in_flight = MeterCommand.objects.filter(
         status__in=MeterCommand.IN_FLIGHT, action__in=MeterCommand.RELAY_ACTIONS
     ).values("meter_id")
-    disagreeing = (
-        Meter.objects.select_for_update()
-        .filter(site__isnull=False)
-        .exclude(relay_reported="")
-        .exclude(relay_reported=F("relay_wanted"))
-        .exclude(pk__in=in_flight)
-        .exclude(
+    disagrees = (
+        Q(site__isnull=False)
+        & ~Q(relay_reported="")
+        & ~Q(relay_reported=F("relay_wanted"))
+        & ~Q(pk__in=in_flight)
+        & ~Q(
             payment_mode=PaymentMode.PREPAID,
             relay_wanted=Relay.ON,
             relay_reported=Relay.OFF,
             credit_kwh__lte=0,
         )
-        .order_by("pk")
     )
-    for meter in disagreeing:
+    agrees_again = Q(relay_reported=F("relay_wanted"), disagreements__gt=0)
+    silent = Q(online=True, last_seen_at__lt=now - offline_after())
+    meters = list(
+        Meter.objects.select_for_update()
+        .filter(disagrees | agrees_again | silent)
+        .annotate(
+            disagrees=ExpressionWrapper(disagrees, output_field=BooleanField()),
+            silent=ExpressionWrapper(silent, output_field=BooleanField()),
+        )
+        .order_by("pk")
+        .only(
+            "pk",
+            "serial",
+            "relay_wanted",
+            "relay_reported",
+            "disagreements",
+        )
+    )
+    commands, disagreeing, alarms = [], [], {}
+    for meter in meters:
+        if not meter.disagrees:
+            continue
         action = (
             MeterCommand.Action.CONNECT
             if meter.relay_wanted == Relay.ON
             else MeterCommand.Action.DISCONNECT
         )
-        _new_command(
-            meter,
-            action,
-            source=MeterCommand.Source.RECONCILIATION,
-            reason=_("The meter reported %(reported)s, %(wanted)s is wanted.")
-            % {"reported": meter.relay_reported, "wanted": meter.relay_wanted},
-            actor=None,
-        )
-        report.commands += 1
-        if meter.disagreements + 1 >= DISAGREEMENTS_BEFORE_ALARM:
-            _open_alarm(
-                meter.pk,
-                MeterAlarm.Kind.DISAGREEMENT,
-                now,
-                _("Relay %(reported)s while %(wanted)s is wanted, %(times)d times in a row.")
-                % {
-                    "reported": meter.relay_reported,
-                    "wanted": meter.relay_wanted,
-                    "times": meter.disagreements + 1,
-                },
+        commands.append(
+            _unsaved_command(
+                meter,
+                action,
+                source=MeterCommand.Source.RECONCILIATION,
+                reason=_("The meter reported %(reported)s, %(wanted)s is wanted.")
+                % {"reported": meter.relay_reported, "wanted": meter.relay_wanted},
+                actor=None,
             )
-            report.alarms += 1
-    Meter.objects.filter(pk__in=[m.pk for m in disagreeing]).update(
-        disagreements=F("disagreements") + 1
-    )
-    agreeing = Meter.objects.filter(relay_reported=F("relay_wanted"), disagreements__gt=0)
-    _close_alarms(agreeing.values_list("pk", flat=True), MeterAlarm.Kind.DISAGREEMENT, now)
-    agreeing.update(disagreements=0)
-    silent = list(
-        Meter.objects.filter(online=True, last_seen_at__lt=now - OFFLINE_AFTER).values_list(
-            "pk", flat=True
         )
-    )
-    Meter.objects.filter(pk__in=silent).update(online=False)
-    for meter_id in silent:
-        _open_alarm(meter_id, MeterAlarm.Kind.OFFLINE, now, _("No message for 30 minutes."))
-    report.offline = len(silent)
+        disagreeing.append(meter.pk)
+        if meter.disagreements + 1 >= DISAGREEMENTS_BEFORE_ALARM:
+            alarms[meter.pk] = _(
+                "Relay %(reported)s while %(wanted)s is wanted, %(times)d times in a row."
+            ) % {
+                "reported": meter.relay_reported,
+                "wanted": meter.relay_wanted,
+                "times": meter.disagreements + 1,
+            }
+    _commands_insert(commands)
+    if disagreeing:
+        Meter.objects.filter(_among("pk", disagreeing)).update(disagreements=F("disagreements") + 1)
+    _alarms_open(alarms, MeterAlarm.Kind.DISAGREEMENT, now)
+    agreeing = [m.pk for m in meters if m.relay_reported == m.relay_wanted and m.disagreements > 0]
+    if agreeing:
+        _alarms_close(agreeing, MeterAlarm.Kind.DISAGREEMENT, now)
+        Meter.objects.filter(_among("pk", agreeing)).update(disagreements=0)
+    gone = [meter.pk for meter in meters if meter.silent]
+    if gone:
+        Meter.objects.filter(_among("pk", gone)).update(online=False)
+        minutes = int(offline_after().total_seconds() // 60)
+        _alarms_open(
+            dict.fromkeys(gone, _("No message for %(minutes)d minutes.") % {"minutes": minutes}),
+            MeterAlarm.Kind.OFFLINE,
+            now,
+        )
+    report.commands, report.alarms, report.offline = len(commands), len(alarms), len(gone)
     return report
 
 
@@ -1116,6 +1501,14 @@ def meter_read_request(*, meter_id: int, actor: User | None) -> MeterCommand:
 
 @transaction.atomic
 def readings_mark_reviewed(*, reading_ids: Sequence[int], actor: User) -> int:
-    """Staff checked these flagged readings; the audit trail keeps who did."""
-    readings = visible_to(MeterReading.objects.filter(pk__in=reading_ids).exclude(flag=""), actor)
-    return readings.update(reviewed=True)
+    """Staff checked these flagged readings: each keeps who reviewed it and when (a bill may
+    then rest on it). Readings already reviewed keep their first reviewer; unflagged ones
+    and those the actor may not see are left alone. Needs ``change_meterreading``.
+    Returns how many were marked."""
+    if not actor.has_perm("metering.change_meterreading"):
+        raise PermissionDenied
+    readings = visible_to(
+        MeterReading.objects.filter(_among("pk", reading_ids), reviewed=False).exclude(flag=""),
+        actor,
+    )
+    return readings.update(reviewed=True, reviewed_by=actor, reviewed_at=clock.now())

@@ -55,7 +55,7 @@ from mwolo.integrations.payments.base import (
     StatusResult,
     provider_for,
 )
-from mwolo.metering.models import Meter, PaymentMode
+from mwolo.metering.models import Meter, MeterCommand, PaymentMode
 
 from . import tasks
 from .models import (
@@ -297,7 +297,7 @@ def _record(
     if book:
         _book(payment, target, shares, to_credit=rest)
     # Reconnection first, and on its own: it must not wait for, nor depend on, the receipt.
-    overdue_cleared_on_commit(client_id=client.pk)
+    overdue_cleared_on_commit(client_id=client.pk, source=MeterCommand.Source.PAYMENT)
     payment_id = payment.pk
 
     def receipt_deliver_queue() -> None:  # robust hooks are logged by their name

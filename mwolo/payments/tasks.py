@@ -29,7 +29,7 @@ def receipt_deliver_task(payment_id: int) -> None:
 def payment_after_commit(payment_id: int, client_id: int) -> None:
     """What payments recorded before the receipt and the reconnection were split queued:
     both, each as its own task (the reconnection first)."""
-    overdue_cleared_check_task.delay(client_id)
+    overdue_cleared_check_task.delay(client_id, "payment")
     receipt_deliver_task.delay(payment_id)
 
 

@@ -8,15 +8,23 @@ filter, so a short filter list keeps the embedded broker fast) or the exact topi
 client of a few meters. paho reconnects by itself with backoff; every (re)connection
 subscribes again and republishes each meter's retained status.
 
+A meter alone on its client (a fleet of one, or an outage-prone meter: it has a modem of
+its own) logs in with its serial as username, as the protocol asks, and sets its last
+will; an outage drops its connection without a DISCONNECT, so the broker publishes the
+will, and the meter reconnects when the outage ends (its session kept, unless the broker
+is told to forget it). Behind a shared client, an outage is the concentrator's report.
+
 One scheduler thread wakes each meter at its next reading (or at the earliest instant its
 prepaid credit could run out); simulated time runs ``speed`` times faster than wall time.
 """
 
+import contextlib
 import hashlib
 import heapq
 import itertools
 import logging
 import re
+import socket
 import threading
 import time
 from collections.abc import Collection, Iterable, Sequence
@@ -158,8 +166,9 @@ class _Connection:
         client.max_inflight_messages_set(MAX_INFLIGHT)
         client.max_queued_messages_set(0)  # keep everything while the broker is away
         client.reconnect_delay_set(min_delay=1, max_delay=fleet.reconnect_max_delay)
-        if len(self.serials) == 1:
-            # A meter on its own connection gets the protocol's last will.
+        if self.alone:
+            # A meter on its own connection: its serial as username, the protocol's will.
+            client.username_pw_set(self.serials[0])
             will = topic(fleet.prefix, self.serials[0], STATUS)
             client.will_set(will, encode({"online": False}), qos=1, retain=True)
         client.on_connect = self._on_connect
@@ -167,6 +176,10 @@ class _Connection:
         client.on_subscribe = self._on_subscribe
         client.on_message = self._on_message
         self.client = client
+
+    @property
+    def alone(self) -> bool:
+        return len(self.serials) == 1
 
     @property
     def filters(self) -> list[str]:
@@ -198,6 +211,47 @@ class _Connection:
 
     def wake_at(self, meter: Meter, at: float) -> None:
         self.fleet.scheduler.wake_at(meter, at)
+
+    def drop(self, meter: Meter) -> bool:
+        """A lone meter's connection ends without a DISCONNECT: the broker sees the socket
+        close and publishes the last will. Messages already handed to paho go out first."""
+        if not self.alone:
+            return False
+        self.ready.clear()
+        self.client.loop_stop()  # no automatic reconnection until rejoin()
+        sock = self.client.socket()
+        if isinstance(sock, socket.socket):  # plain TCP, as the simulator connects
+            with contextlib.suppress(OSError):  # already gone (the broker was down)
+                sock.shutdown(socket.SHUT_RDWR)
+            sock.close()
+        return True
+
+    def rejoin(self, meter: Meter, *, session_lost: bool) -> bool:
+        if not self.alone:
+            return False
+        if session_lost:
+            self._forget_session()
+        self.client.connect_async(self.fleet.host, self.fleet.port, keepalive=30)
+        self.client.loop_start()  # on_connect subscribes, then meter.announce() resumes it
+        return True
+
+    def _forget_session(self) -> None:
+        """What a broker that lost the session does: a clean-session login with our client
+        id discards the subscriptions and the messages queued for us."""
+        eraser = mqtt.Client(
+            mqtt.CallbackAPIVersion.VERSION2,
+            client_id=self.client_id,
+            clean_session=True,
+            protocol=mqtt.MQTTv311,
+        )
+        eraser.username_pw_set(self.serials[0])
+        try:
+            eraser.connect(self.fleet.host, self.fleet.port)
+            eraser.loop_start()
+            eraser.disconnect()
+            eraser.loop_stop()
+        except OSError:
+            logger.warning("%s: broker unreachable, its session not forgotten", self.client_id)
 
     # -- paho callbacks: paho's thread dies on an exception, so none may escape ----------
 
@@ -233,7 +287,8 @@ class _Connection:
     def _on_message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
         try:
             parts = message.topic.split("/")
-            meter = self.meters.get(parts[-2]) if len(parts) >= 3 else None
+            is_command = len(parts) >= 3 and parts[-1] == CMD
+            meter = self.meters.get(parts[-2]) if is_command else None
             if meter is None:
                 # Another pool's meter (wildcard), or a meter no longer in this fleet.
                 logger.debug("%s: not ours: %s", self.client_id, message.topic)
@@ -309,8 +364,13 @@ class Fleet:
 
         self.connections: list[_Connection] = []
         self._meters: dict[str, Meter] = {}
-        for start in range(0, len(self.serials), meters_per_client):
-            group = self.serials[start : start + meters_per_client]
+        # An outage-prone meter has a modem of its own: its outages drop its connection.
+        pooled = [serial for serial in self.serials if serial not in offline_set]
+        groups = [
+            pooled[i : i + meters_per_client] for i in range(0, len(pooled), meters_per_client)
+        ]
+        groups += [[serial] for serial in self.serials if serial in offline_set]
+        for group in groups:
             connection = _Connection(self, self._client_id(group), group)
             self.connections.append(connection)
             for serial in group:
@@ -335,6 +395,7 @@ class Fleet:
                 )
                 connection.meters[serial] = meter
                 self._meters[serial] = meter
+        self._meters = {serial: self._meters[serial] for serial in self.serials}  # fleet order
         self._state = "new"
 
     def _client_id(self, group: Sequence[str]) -> str:

@@ -159,6 +159,18 @@ class MeterLink(Protocol):
 
     def wake_at(self, meter: "Meter", at: float) -> None: ...
 
+    def drop(self, meter: "Meter") -> bool:
+        """The meter lost its network. True: its connection is gone without a word (the
+        broker publishes its last will); False: the link stays up for other meters (a data
+        concentrator), and the meter's offline status goes through it."""
+        ...
+
+    def rejoin(self, meter: "Meter", *, session_lost: bool) -> bool:
+        """The meter's network is back. True: the link reconnects (with a fresh session if
+        ``session_lost``) and calls ``meter.announce()`` once connected; False: the link
+        never went away."""
+        ...
+
 
 class Meter:
     """A meter of protocol v1. See docs/meter-protocol.md for every message it sends."""
@@ -196,7 +208,10 @@ class Meter:
         self._relay_on = self._relay_should_be_on()
         self._demand_w: float | None = None  # pinned demand, for tests and demos
         self._online = True
+        self._rejoining = False  # back on the network, waiting for the link to connect
         self._outage_until: float | None = None
+        self._outage_next: float | None = None  # an outage the timer starts once unlocked
+        self._relay_stuck = False
         self._buffer: deque[dict[str, Any]] = deque(maxlen=OFFLINE_BUFFER)
         self._inbox: list[bytes] = []
         self._outcomes: OrderedDict[str, _Outcome] = OrderedDict()
@@ -249,42 +264,71 @@ class Meter:
     # -- what tests and demos do ---------------------------------------------------------
 
     def go_offline(self, until: float | None = None) -> None:
-        """Lose the network: say so (as the broker would with a last will), keep metering."""
+        """Lose the network until ``come_online`` (or ``until``, simulated time); metering
+        goes on and readings are buffered.
+
+        A meter on a connection of its own drops it without a DISCONNECT, so the broker
+        publishes its last will (``{"online": false}``, retained) and keeps its
+        persistent session. A meter behind a shared connection (a data concentrator) is
+        reported offline by the concentrator, which holds its commands meanwhile.
+        """
         with self._lock:
-            if not self._online:
+            if not self._online and not self._rejoining:
                 return
             self._advance(self._clock())
-            self._publish(STATUS, {"online": False}, retain=True)
             self._online = False
+            self._rejoining = False
             self._outage_until = until
             logger.info("%s offline", self.serial)
-            if until is not None:
-                self._link.wake_at(self, until)
+        # Outside the lock: dropping a connection waits for its network thread, which may
+        # be delivering a command to this meter (and waiting for the lock).
+        if not self._link.drop(self):
+            with self._lock:
+                if not self._online:
+                    self._publish(STATUS, {"online": False}, retain=True)
+        if until is not None:
+            self._link.wake_at(self, until)
 
-    def come_online(self) -> None:
-        """Back on the network: status, one batch of what was buffered, then the commands."""
+    def come_online(self, *, session_lost: bool = False) -> None:
+        """Back on the network: status, one batch of what was buffered, then the commands.
+
+        A meter on a connection of its own reconnects with its persistent session (clean
+        session off), so the broker delivers the commands it kept meanwhile; with
+        ``session_lost`` the broker has forgotten it (session expired, broker restarted
+        without persistence) and only the platform's re-send brings those commands.
+        """
         with self._lock:
-            if self._online:
+            if self._online or self._rejoining:
                 return
-            now = self._clock()
-            self._advance(now)
-            self._online = True
             self._outage_until = None
-            self._publish_status()
-            buffered = list(self._buffer)
-            self._buffer.clear()
-            for start in range(0, len(buffered), MAX_BATCH):
-                self._send(TELEMETRY, {"readings": buffered[start : start + MAX_BATCH]})
-            inbox, self._inbox = self._inbox, []
-            logger.info(
-                "%s online: %d buffered readings, %d commands waiting",
-                self.serial,
-                len(buffered),
-                len(inbox),
-            )
-            for payload in inbox:
-                self._handle(payload)
-            self._link.wake_at(self, self._next_wake(now))
+            self._rejoining = True
+        if not self._link.rejoin(self, session_lost=session_lost):
+            with self._lock:
+                self._resume()
+        # else: the link calls announce() once connected, which resumes
+
+    def _resume(self) -> None:
+        if not self._rejoining:
+            return
+        now = self._clock()
+        self._advance(now)
+        self._online = True
+        self._rejoining = False
+        self._publish_status()
+        buffered = list(self._buffer)
+        self._buffer.clear()
+        for start in range(0, len(buffered), MAX_BATCH):
+            self._send(TELEMETRY, {"readings": buffered[start : start + MAX_BATCH]})
+        inbox, self._inbox = self._inbox, []
+        logger.info(
+            "%s online: %d buffered readings, %d commands waiting",
+            self.serial,
+            len(buffered),
+            len(inbox),
+        )
+        for payload in inbox:
+            self._handle(payload)
+        self._link.wake_at(self, self._next_wake(now))
 
     def enter_token(self, digits: str) -> TokenResult:
         """A client types a token on the keypad; an accepted token is reported at once."""
@@ -305,6 +349,26 @@ class Meter:
     def set_tamper_share(self, share: float) -> None:
         self._behaviour.tamper = share
 
+    def switch_by_hand(self, on: bool) -> None:
+        """Someone works the relay by hand (a technician, or a client bridging a cut): it
+        changes without a command, and the meter reports it (status and a reading)."""
+        with self._lock:
+            now = self._clock()
+            self._advance(now)
+            if self._relay_on == on:
+                return
+            self._relay_on = on
+            logger.info("%s: relay switched %s by hand", self.serial, self._relay_text())
+            self._publish_status()
+            self._send_reading(now)
+            self._link.wake_at(self, self._next_wake(now))
+
+    def set_relay_stuck(self, stuck: bool) -> None:
+        """A welded or jammed relay: while stuck it no longer moves, and connect and
+        disconnect commands are acknowledged ``error: relay_fault``."""
+        with self._lock:
+            self._relay_stuck = stuck
+
     def tamper(self) -> None:
         """Open the cover: the meter sends a reading flagged ``tamper: true`` now."""
         with self._lock:
@@ -324,9 +388,12 @@ class Meter:
     # -- what the fleet calls ------------------------------------------------------------
 
     def announce(self) -> None:
-        """Publish the retained status, as at every (re)connection."""
+        """The link (re)connected: publish the retained status; a meter coming back from
+        an outage also sends what it buffered and carries out what waited."""
         with self._lock:
-            if self._online:
+            if self._rejoining:
+                self._resume()
+            elif self._online:
                 self._publish_status()
             else:
                 self._publish(STATUS, {"online": False}, retain=True)
@@ -345,8 +412,15 @@ class Meter:
         """The scheduler's call: read, run outages; returns the next instant to wake."""
         with self._lock:
             now = self._clock()
-            if not self._online and self._outage_until is not None and now >= self._outage_until:
-                self.come_online()
+            back = (
+                not self._online
+                and not self._rejoining
+                and self._outage_until is not None
+                and now >= self._outage_until
+            )
+        if back:  # the link's work is done outside the lock (see go_offline)
+            self.come_online()
+        with self._lock:
             if now >= self._next_reading:
                 self._advance(self._next_reading)
                 self._scheduled_reading(self._next_reading)
@@ -355,7 +429,13 @@ class Meter:
                     missed = int((now - self._next_reading) // self._interval) + 1
                     self._next_reading += missed * self._interval
             self._advance(now)
-            return self._next_wake(now)
+            outage, self._outage_next = self._outage_next, None
+            wake = self._next_wake(now)
+        if outage is not None:
+            self.go_offline(until=outage)
+            with self._lock:
+                wake = self._next_wake(now)
+        return wake
 
     def shutdown(self) -> None:
         """The simulator stops: the meter says it is offline (pooled links have no will)."""
@@ -436,7 +516,7 @@ class Meter:
 
     def _update_relay(self) -> None:
         wanted = self._relay_should_be_on()
-        if wanted != self._relay_on:
+        if wanted != self._relay_on and not self._relay_stuck:
             self._relay_on = wanted
             self._publish_status()
             self._link.wake_at(self, self._next_wake(self._t))
@@ -501,6 +581,8 @@ class Meter:
     def _execute(self, command: _Command, now: float) -> _Outcome:
         logger.info("%s: %s (%s)", self.serial, command.action, command.id)
         if command.action in ("connect", "disconnect"):
+            if self._relay_stuck:
+                return _Outcome("error", "relay_fault")
             self._platform_wants_off = command.action == "disconnect"
             self._update_relay()
             if command.action == "connect" and not self._relay_on:
@@ -582,7 +664,7 @@ class Meter:
         self._send_reading(at)
         if self._behaviour.outages and self._online and self._rng.random() < OUTAGE_CHANCE:
             lasts = self._rng.randint(*OUTAGE_READINGS) * self._interval
-            self.go_offline(until=at + lasts)
+            self._outage_next = at + lasts  # started by on_timer once the lock is released
 
     def _reading(self, at: float) -> dict[str, Any]:
         body: dict[str, Any] = {"at": iso(at), "energy_kwh": kwh(self._register)}
@@ -606,6 +688,8 @@ class Meter:
         self._send(TELEMETRY, self._reading(at))
 
     def _publish_status(self) -> None:
+        if not self._online:
+            return  # said when the meter is back
         status = {"online": True, "relay": self._relay_text(), "fw": self.spec.fw}
         self._publish(STATUS, status, retain=True)
 
@@ -638,3 +722,9 @@ class RecordingLink:
 
     def wake_at(self, meter: Meter, at: float) -> None:
         self.wakes.append(at)
+
+    def drop(self, meter: Meter) -> bool:
+        return False  # like a concentrator: the meter's own messages say it all
+
+    def rejoin(self, meter: Meter, *, session_lost: bool) -> bool:
+        return False

@@ -22,6 +22,8 @@ from openpaygo import generate_token
 from mwolo.core.testing.mqtt import ROOT, MqttBroker
 from sandbox.meters import TOKEN_START_COUNT, Fleet, factory_secret
 
+EMBEDDED_BROKER = not os.environ.get("MQTT_URL")  # amqtt (sandbox.broker)
+
 
 @dataclass(frozen=True)
 class Message:
@@ -375,15 +377,14 @@ def test_a_postpaid_meter_refuses_tokens(fleet_of, platform):
 # -- behaviours ----------------------------------------------------------------------------
 
 
-def test_an_offline_meter_buffers_then_sends_one_batch_and_obeys_what_was_queued(
-    fleet_of, platform
-):
+def test_an_offline_meter_drops_off_the_broker_then_sends_one_batch_and_obeys(fleet_of, platform):
     fleet = fleet_of(interval=60, speed=600)  # ten readings a wall second
     serial = fleet.serials[0]
     meter = fleet.meter(serial)
     platform.wait_for(serial, "telemetry")
 
     meter.go_offline()
+    # Its connection dropped without a DISCONNECT: the broker published its last will.
     offline = platform.wait_for(serial, "status", lambda b: b == {"online": False})
     time.sleep(0.8)
     command_id = platform.command(serial, "disconnect")
@@ -396,6 +397,9 @@ def test_an_offline_meter_buffers_then_sends_one_batch_and_obeys_what_was_queued
     online = platform.wait_for(
         serial, "status", lambda b: _status(b, online=True), after=offline.index
     )
+    # As the platform does when a meter's status says it is back (the broker may also
+    # have kept the command in the meter's session: the meter applies an id once).
+    platform.command(serial, "disconnect", command_id=command_id)
     batch = platform.wait_for(serial, "telemetry", after=online.index)
     ack = platform.ack(serial, command_id)
     assert "readings" in batch.body
@@ -405,11 +409,39 @@ def test_an_offline_meter_buffers_then_sends_one_batch_and_obeys_what_was_queued
     energies = [Decimal(str(r["energy_kwh"])) for r in readings]
     assert energies == sorted(energies)
     assert (ack["status"], ack["relay"]) == ("ok", "off")
+    assert meter.applied_command_ids.count(command_id) == 1
     # Exactly one batch between coming back and the ack.
     telemetry_between = [
         m for m in platform.of(serial, "telemetry") if online.index < m.index < batch.index
     ]
     assert telemetry_between == []
+
+
+def test_a_meter_back_with_its_session_gets_what_the_broker_kept_and_without_it_nothing(
+    mqtt_broker, fleet_of, platform
+):
+    fleet = fleet_of(count=2, offline=1.0, interval=3600)  # each on a connection of its own
+    kept, lost = (fleet.meter(serial) for serial in fleet.serials)
+    commands = {}
+    for meter in (kept, lost):
+        platform.wait_for(meter.serial, "status", lambda b: _status(b, online=True))
+        meter.go_offline()
+        platform.wait_for(meter.serial, "status", lambda b: b == {"online": False})
+        commands[meter.serial] = platform.command(meter.serial, "disconnect")
+
+    kept.come_online()
+    lost.come_online(session_lost=True)
+
+    for meter in (kept, lost):
+        platform.wait_for(meter.serial, "status", lambda b: _status(b, online=True, relay="on"))
+    time.sleep(1)
+    assert lost.relay == "on"  # what the broker held for it went with its session
+    assert platform.of(lost.serial, "ack") == []
+    if EMBEDDED_BROKER:
+        # amqtt keeps no session for clients it lets in anonymously: nothing was kept.
+        assert kept.relay == "on"
+    else:
+        assert platform.ack(kept.serial, commands[kept.serial])["relay"] == "off"
 
 
 def test_duplicates_mode_sends_messages_twice(fleet_of, platform):

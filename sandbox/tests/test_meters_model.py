@@ -187,6 +187,33 @@ def test_a_long_outage_comes_back_in_batches_of_at_most_1000_readings():
     assert _sent(link, "ack")[0]["relay"] == "off"
 
 
+def test_a_relay_switched_by_hand_is_reported_and_a_command_puts_it_back():
+    meter, link, _ = _meter()
+    meter.handle_command(_command("disconnect", "cut"))
+
+    meter.switch_by_hand(on=True)  # the client bridges the cut
+
+    assert meter.relay == "on"
+    assert _sent(link, "status")[-1] == {"online": True, "relay": "on", "fw": meter.spec.fw}
+    assert _sent(link, "telemetry")[-1]["relay"] == "on"
+    meter.handle_command(_command("disconnect", "again"))
+    assert meter.relay == "off"
+
+
+def test_a_stuck_relay_refuses_to_move_until_repaired():
+    meter, link, _ = _meter()
+    meter.set_relay_stuck(True)
+
+    meter.handle_command(_command("disconnect", "stuck"))
+
+    assert meter.relay == "on"
+    ack = _sent(link, "ack")[-1]
+    assert (ack["status"], ack["error"], ack["relay"]) == ("error", "relay_fault", "on")
+    meter.set_relay_stuck(False)
+    meter.handle_command(_command("disconnect", "repaired"))
+    assert meter.relay == "off"
+
+
 def test_a_flaky_meter_loses_acks_and_telemetry_but_not_its_status():
     meter, link, _ = _meter()
     meter.set_flaky(1.0)

@@ -4,10 +4,13 @@ With ``MQTT_URL`` set (CI's second pass: Mosquitto on 127.0.0.1:1883) tests use 
 broker; otherwise an embedded amqtt broker (``sandbox.broker``) is started for the session,
 as ``make run`` does. A test that restarts its broker gets a private Mosquitto with
 persistence, as deployed (deploy/mosquitto.conf).
-Every session gets its own topic prefix, so two runs on one broker never see each other's
-messages.
+
+Every test gets a topic prefix of its own, so two tests (or two runs on one broker) never
+see each other's messages; the retained messages a test leaves under its prefix (meters'
+statuses and last wills) are cleared when it ends, so nothing piles up on a shared broker.
 """
 
+import dataclasses
 import getpass
 import os
 import shutil
@@ -15,13 +18,16 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
+import paho.mqtt.client as mqtt
 import pytest
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -142,9 +148,61 @@ def private_broker() -> MqttBroker:
     return broker
 
 
+def retained_clear(broker: MqttBroker, *, settle: float = 0.3, timeout: float = 10) -> list[str]:
+    """Clear every retained message under ``broker.prefix``; returns their topics.
+
+    Subscribes to the prefix, gathers what the broker replays as retained, and publishes an
+    empty retained message on each topic (which deletes it). The broker replays retained
+    messages before it delivers a message published after the subscription, so a marker
+    sent to ourselves closes the replay; ``settle`` more seconds of quiet cover a broker
+    that replays from another task (amqtt).
+    """
+    topics: set[str] = set()
+    marker = f"{broker.prefix}/_retained-clear/{uuid.uuid4().hex}"
+    seen_marker = threading.Event()
+    subscribed = threading.Event()
+    last_message = [time.monotonic()]
+
+    def on_message(client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
+        last_message[0] = time.monotonic()
+        if message.topic == marker:
+            seen_marker.set()
+        elif message.retain and message.payload:
+            topics.add(message.topic)
+
+    client = mqtt.Client(
+        mqtt.CallbackAPIVersion.VERSION2,
+        client_id=f"{broker.prefix}-clear-{uuid.uuid4().hex[:8]}",
+        clean_session=True,
+    )
+    client.on_message = on_message
+    client.on_subscribe = lambda *args: subscribed.set()
+    try:
+        client.connect(broker.host, broker.port)
+    except OSError:
+        return []  # a broker already stopped keeps nothing
+    client.loop_start()
+    try:
+        client.subscribe(f"{broker.prefix}/#", qos=1)
+        if not subscribed.wait(timeout):
+            raise RuntimeError(f"could not subscribe to {broker.prefix}/# to clear it")
+        client.publish(marker, b"x", qos=1)
+        if not seen_marker.wait(timeout):
+            raise RuntimeError(f"the broker did not echo {marker}")
+        while time.monotonic() - last_message[0] < settle:
+            time.sleep(settle / 3)
+        infos = [client.publish(topic, b"", qos=1, retain=True) for topic in sorted(topics)]
+        for info in infos:
+            info.wait_for_publish(timeout)
+    finally:
+        client.disconnect()
+        client.loop_stop()
+    return sorted(topics)
+
+
 @pytest.fixture(scope="session")
-def mqtt_broker() -> Iterator[MqttBroker]:
-    """The broker of this run, with a topic prefix of its own."""
+def mqtt_server() -> Iterator[MqttBroker]:
+    """The broker process of this run: MQTT_URL's, or an embedded one started here."""
     url = os.environ.get("MQTT_URL")
     if url:
         parts = urlsplit(url)
@@ -155,6 +213,19 @@ def mqtt_broker() -> Iterator[MqttBroker]:
     broker = embedded_broker()
     yield broker
     broker.stop()
+
+
+@pytest.fixture
+def mqtt_broker(mqtt_server: MqttBroker) -> Iterator[MqttBroker]:
+    """The run's broker, under a topic prefix of this test's own.
+
+    What the test leaves retained under it (statuses, last wills of meters the test
+    stopped or dropped) is cleared afterwards: a later test subscribing to a wildcard on
+    the same broker must not receive another test's meters.
+    """
+    broker = dataclasses.replace(mqtt_server, prefix=_prefix(), process=None, command=[])
+    yield broker
+    retained_clear(broker)
 
 
 @pytest.fixture

@@ -172,6 +172,7 @@ def test_staff_reconnect_with_a_reason_kept_on_the_record_and_in_the_audit_trail
     )
     connect = MeterCommand.objects.get(action="connect")
     assert connect.reason.startswith("Décision du personnel : Patient sous oxygène")
+    assert connect.source == MeterCommand.Source.STAFF
     entry = LogEntry.objects.get_for_object(closed).get()
     assert entry.changes_dict["close_note"] == ["", "Patient sous oxygène à domicile"]
     # The invoice's disconnection step stays taken: the next passes leave the site on.
@@ -314,7 +315,8 @@ def test_a_payment_reconnects_even_when_its_receipt_cannot_be_sent(
     episode = Disconnection.objects.get(site=cut.site)
     assert episode.closed_reason == Disconnection.ClosedReason.CLEARED
     assert site_meter(cut.site).relay_wanted == Relay.ON
-    assert MeterCommand.objects.filter(action="connect").count() == 1
+    connect = MeterCommand.objects.get(action="connect")
+    assert connect.source == MeterCommand.Source.PAYMENT  # what caused it, on the command
     assert len(sms(cut, "reconnection")) == 1
     assert not Notification.objects.filter(event="payment_receipt").exists()
 

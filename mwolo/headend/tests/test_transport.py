@@ -1,9 +1,11 @@
 """The head-end's MQTT transport over a real broker; a plain paho client plays the meters.
 
 Every test runs on the run's broker: the embedded amqtt broker by default, Mosquitto with
-MQTT_URL (CI's second pass). Where amqtt lacks an MQTT feature the test still runs in
-full and is marked as an expected, strict failure there, with the reason. Tests that
-restart their broker get a private Mosquitto with persistence, as deployed.
+MQTT_URL (CI's second pass), under a topic prefix of its own (``mqtt_broker``): the exact
+counts below hold whatever other tests leave retained on the broker. Where amqtt lacks an
+MQTT feature the test still runs in full and is marked as an expected, strict failure
+there, with the reason. Tests that restart their broker get a private Mosquitto with
+persistence, as deployed.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from paho.mqtt.enums import CallbackAPIVersion
 
-from mwolo.core.testing.mqtt import MqttBroker
+from mwolo.core.testing.mqtt import MqttBroker, retained_clear
 from mwolo.headend.protocol import Ack, Status, Telemetry, command_payload
 from mwolo.headend.transport import Batch, BrokerAddress, Delivery, MqttTransport
 
@@ -543,7 +545,6 @@ def test_shared_subscription_splits_the_load_between_workers(mqtt_broker, meters
     transports(mqtt_broker, second, shared_group="headend")
     for energy in range(40):
         meters.publish(f"SN-{energy}", "telemetry", simple_telemetry(energy), wait=False)
-    # Telemetry only: retained statuses other tests left under the prefix come along.
     assert eventually(lambda: first.energies() | second.energies() == set(range(40)), timeout=10)
     assert not first.energies() & second.energies()
     assert first.energies()
@@ -569,3 +570,22 @@ def test_broker_urls():
 def test_invalid_batching_options_are_refused():
     with pytest.raises(ValueError, match="max_batch"):
         MqttTransport("mqtt://127.0.0.1:1", "p", Recorder(), max_batch=0)
+
+
+# --- Test isolation ----------------------------------------------------------------------------
+
+
+def test_retained_messages_a_test_leaves_are_cleared_and_never_reach_another_prefix(
+    mqtt_server, mqtt_broker, meters
+):
+    meters.publish("SN-LEFT", "status", b'{"online": false}', retain=True)
+    meters.publish("SN-LEFT", "telemetry", simple_telemetry())  # not retained: nothing to clear
+
+    # Another test's prefix on the same broker receives none of it.
+    neighbour = MqttBroker(
+        host=mqtt_server.host, port=mqtt_server.port, prefix=f"other-{uuid.uuid4().hex}"
+    )
+    assert retained_clear(neighbour) == []
+
+    assert retained_clear(mqtt_broker) == [f"{mqtt_broker.prefix}/meters/SN-LEFT/status"]
+    assert retained_clear(mqtt_broker) == []  # gone from the broker

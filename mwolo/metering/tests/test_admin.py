@@ -3,7 +3,9 @@
 import datetime as dt
 from decimal import Decimal
 
+import openpaygo
 import pytest
+from auditlog.models import LogEntry
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
@@ -16,6 +18,7 @@ from mwolo.accounts.tests.factories import (
 )
 from mwolo.agencies.tests.factories import AgencyFactory
 from mwolo.core import clock
+from mwolo.core.crypto import decrypt
 from mwolo.core.permissions import Role
 from mwolo.crm.tests.factories import SiteFactory
 from mwolo.geo.tests.factories import commune
@@ -440,7 +443,8 @@ def test_marking_flagged_readings_as_reviewed(client, manager, gombe):
     )
 
     assert "1 relevés marqués comme vérifiés." in done.content.decode()
-    assert MeterReading.objects.get(pk=flagged.pk).reviewed
+    reviewed = MeterReading.objects.get(pk=flagged.pk)
+    assert (reviewed.reviewed, reviewed.reviewed_by) == (True, manager)
     assert not MeterReading.objects.get(pk=normal.pk).reviewed
 
 
@@ -497,3 +501,132 @@ def test_a_manager_browses_the_meters_in_french(page, live_server, screenshots):
     expect(page.locator("body")).to_contain_text("Cela concerne 1 compteur")
     expect(page.locator("body")).to_contain_text("Motif")
     page.screenshot(path=str(screenshots / "metering-disconnect-confirm.png"), full_page=True)
+
+
+# --- Registering meters --------------------------------------------------------------------
+
+ADD_METER = reverse("admin:metering_meter_add")
+SECRET = "00112233445566778899AABBCCDDEEFF"
+
+
+def registration(agency, **fields):
+    return {
+        "serial": "GOM-NEW-1",
+        "vendor": "Hexing",
+        "hardware_model": "HXP100",
+        "payment_mode": "prepaid",
+        "agency": agency.pk,
+        "register_capacity_kwh": "1000000",
+        "token_secret": SECRET,
+        "token_count": "1",
+        **fields,
+    }
+
+
+def test_a_prepaid_meter_is_registered_with_its_secret_encrypted_and_never_shown(
+    client, manager, gombe
+):
+    client.force_login(manager)
+    form = client.get(ADD_METER).content.decode()
+    assert "Clé secrète OpenPAYGO" in form
+    assert "Compteur de jetons initial" in form
+
+    done = client.post(ADD_METER, registration(gombe, token_count="7"), follow=True)
+
+    assert done.status_code == 200
+    meter = Meter.objects.get(serial="GOM-NEW-1")
+    assert (meter.payment_mode, meter.agency, meter.token_count) == ("prepaid", gombe, 7)
+    assert decrypt(meter.token_secret) == SECRET.lower()
+    change_page = client.get(reverse("admin:metering_meter_change", args=[meter.pk]))
+    for page in (done, change_page):
+        text = page.content.decode().lower()
+        assert SECRET.lower() not in text
+        assert meter.token_secret.lower() not in text
+    # The first token is the one the vendor's count leads to: the meter decodes it.
+    token = services.prepaid_token_issue(meter_id=meter.pk, energy_kwh=5, actor=None)
+    _value, _type, count, _used = openpaygo.decode_token(
+        token=token.token, secret_key=SECRET.lower(), count=7, used_counts=[]
+    )
+    assert count == token.count > 7
+
+
+def test_a_postpaid_meter_is_registered_without_secrets(client, manager, gombe):
+    client.force_login(manager)
+    fields = registration(gombe, payment_mode="postpaid", token_secret="", token_count="")
+
+    response = client.post(ADD_METER, fields)
+
+    assert response.status_code == 302
+    meter = Meter.objects.get(serial="GOM-NEW-1")
+    assert (meter.payment_mode, meter.token_secret) == ("postpaid", "")
+
+
+@pytest.mark.parametrize(
+    ("fields", "field", "message"),
+    [
+        ({"token_secret": ""}, "token_secret", "a besoin de son secret de jetons"),
+        ({"token_secret": "0123456789abcdef"}, "token_secret", "32 chiffres hexadécimaux"),
+        ({"token_secret": "g" * 32}, "token_secret", "32 chiffres hexadécimaux"),
+        ({"token_count": ""}, "token_count", "compteur de jetons donné par son fabricant"),
+        ({"token_count": "0"}, "token_count", "nombre entier de 1 à"),
+        ({"token_count": "abc"}, "token_count", "Saisissez un nombre entier."),
+        ({"payment_mode": "postpaid"}, "token_secret", "Seuls les compteurs prépayés"),
+        ({"payment_mode": "postpaid", "token_secret": ""}, "token_count", "Seuls les compteurs"),
+        ({"serial": "bad serial"}, "serial", "Lettres, chiffres"),
+    ],
+)
+def test_a_bad_registration_is_asked_again_and_nothing_is_written(
+    client, manager, gombe, fields, field, message
+):
+    client.force_login(manager)
+
+    response = client.post(ADD_METER, registration(gombe, **fields))
+
+    assert response.status_code == 200
+    errors = response.context["adminform"].form.errors
+    assert message in " ".join(errors[field])
+    assert not Meter.objects.exists()
+    assert SECRET not in response.content.decode()  # never sent back, even to correct
+
+
+def test_a_meter_cannot_be_registered_in_another_agency(client, manager, lubumbashi):
+    client.force_login(manager)
+
+    response = client.post(ADD_METER, registration(lubumbashi))
+
+    assert response.status_code == 200
+    assert response.context["adminform"].form.errors["agency"]
+    assert not Meter.objects.exists()
+
+
+# --- Audit trail ---------------------------------------------------------------------------
+
+
+def log_of(obj) -> list[LogEntry]:
+    return list(LogEntry.objects.get_for_object(obj).order_by("timestamp"))
+
+
+def test_what_staff_do_to_meters_is_in_the_audit_log_with_who_did_it(client, manager, gombe):
+    client.force_login(manager)
+    client.post(ADD_METER, registration(gombe))
+    meter = Meter.objects.get(serial="GOM-NEW-1")
+    services.meter_install(
+        meter_id=meter.pk, site=SiteFactory(agency=gombe), register_kwh=Decimal(0), actor=None
+    )
+    chosen = {"_selected_action": [meter.pk], "confirm": "yes"}
+    client.post(METERS, {**chosen, "action": "disconnect_meters", "reason": "Fraude constatée"})
+    client.post(METERS, {**chosen, "action": "issue_tokens", "energy_kwh": "5", "reason": ""})
+
+    (registered,) = log_of(meter)
+    assert (registered.action, registered.actor) == (LogEntry.Action.CREATE, manager)
+    assert "token_secret" not in registered.changes_dict
+    assert registered.changes_dict["serial"] == ["None", "GOM-NEW-1"]
+    command = MeterCommand.objects.get(action="disconnect")
+    (switched,) = log_of(command)
+    assert switched.actor == manager
+    assert switched.changes_dict["reason"][1] == "Fraude constatée"
+    (sold,) = log_of(PrepaidToken.objects.get())
+    assert (sold.action, sold.actor) == (LogEntry.Action.CREATE, manager)
+    page = client.get(reverse("admin:metering_metercommand_auditlog", args=[command.pk]))
+    assert page.status_code == 200
+    assert "Fraude constatée" in page.content.decode()

@@ -20,7 +20,15 @@ from mwolo.core.testing.mqtt import MqttBroker
 from mwolo.crm.tests.factories import SiteFactory
 from mwolo.metering import services
 from mwolo.metering.headend import Headend
-from mwolo.metering.models import Meter, MeterCommand, MeterReading, PrepaidToken, Relay
+from mwolo.metering.models import (
+    HeadendRejection,
+    Meter,
+    MeterAlarm,
+    MeterCommand,
+    MeterReading,
+    PrepaidToken,
+    Relay,
+)
 from mwolo.metering.tests.factories import installed_meter
 from sandbox.meters import Fleet, factory_secret
 
@@ -97,38 +105,155 @@ def test_a_disconnect_reaches_the_meter_is_acknowledged_and_recorded(mqtt_broker
         assert fleet.meter(meter.serial).applied_command_ids.count(str(command.uuid)) == 1
 
 
-def test_a_meter_offline_at_send_time_gets_the_command_when_it_returns(mqtt_broker, headend, site):
+def meter_online(meter: Meter) -> bool:
+    return Meter.objects.get(pk=meter.pk).online
+
+
+def command_sent_while_offline(fleet: Fleet, meter: Meter) -> MeterCommand:
+    """The meter drops off the broker (its last will tells the head-end), then staff cut it."""
+    simulated = fleet.meter(meter.serial)
+    eventually(lambda: meter_online(meter), what="the meter's status")
+    simulated.go_offline()
+    eventually(lambda: not meter_online(meter), what="the meter's last will")
+    command = services.meter_relay_request(
+        meter_id=meter.pk, wanted=Relay.OFF, why="dunning", source="dunning"
+    )
+    eventually(lambda: command_status(command) == "sent", what="command sent")
+    time.sleep(1)
+    assert simulated.relay == "on"
+    assert command_status(command) == "sent"
+    return command
+
+
+def test_a_meter_offline_at_send_time_gets_the_command_when_it_reconnects(
+    mqtt_broker, headend, site
+):
     meter = installed_meter(site, serial=f"{mqtt_broker.prefix}-M2")
     with fleet_for(mqtt_broker, [meter]) as fleet:
         simulated = fleet.meter(meter.serial)
-        simulated.go_offline()
-        command = services.meter_relay_request(
-            meter_id=meter.pk, wanted=Relay.OFF, why="dunning", source="dunning"
-        )
-        eventually(lambda: command_status(command) == "sent", what="command sent")
-        time.sleep(1)
-        assert simulated.relay == "on"
-        assert command_status(command) == "sent"
+        command = command_sent_while_offline(fleet, meter)
 
+        # Its persistent session back: Mosquitto delivers the command it kept, and the
+        # head-end re-sends it on the meter's status (amqtt keeps no session: only that).
         simulated.come_online()
 
         eventually(lambda: command_status(command) == "acknowledged", what="ack after return")
         assert simulated.relay == "off"
+        assert simulated.applied_command_ids.count(str(command.uuid)) == 1
+        assert meter_online(meter)
 
 
-def test_a_contradicting_meter_is_corrected_by_reconciliation(mqtt_broker, headend, site):
-    meter = installed_meter(site, serial=f"{mqtt_broker.prefix}-M3")
-    Meter.objects.filter(pk=meter.pk).update(relay_wanted=Relay.OFF, relay_reported=Relay.ON)
+def test_a_meter_back_without_its_session_gets_the_command_resent_at_once(
+    mqtt_broker, headend, site
+):
+    """The broker forgot the meter's session (expired, or restarted without persistence):
+    the command it held is lost, and only the head-end's re-send on the meter's return
+    brings it, long before the first timed retry."""
+    meter = installed_meter(site, serial=f"{mqtt_broker.prefix}-M5")
     with fleet_for(mqtt_broker, [meter]) as fleet:
-        report = services.meters_reconcile()
+        simulated = fleet.meter(meter.serial)
+        command = command_sent_while_offline(fleet, meter)
 
-        assert report.commands == 1
+        simulated.come_online(session_lost=True)
+
+        eventually(
+            lambda: command_status(command) == "acknowledged",
+            timeout=services.RETRY_DELAYS[0].total_seconds() / 2,
+            what="ack of the command re-sent on the meter's return",
+        )
+        command.refresh_from_db()
+        assert command.attempts == 2  # sent while offline (lost), re-sent on return
+        assert command.acknowledged_at - command.last_sent_at < services.RETRY_DELAYS[0]
+        assert simulated.relay == "off"
+
+
+def test_a_restarted_head_end_takes_replayed_statuses_for_no_news(mqtt_broker, site):
+    """Subscribing again, the head-end gets every meter's retained status: it neither
+    re-sends the commands just sent nor counts the replay as a sign of life."""
+    meter = installed_meter(site, serial=f"{mqtt_broker.prefix}-M6")
+    client_id = f"{mqtt_broker.prefix}-headend"
+    first = running_headend(mqtt_broker, client_id)
+    next(first)
+    with fleet_for(mqtt_broker, [meter]) as fleet:
+        simulated = fleet.meter(meter.serial)
+        eventually(lambda: meter_online(meter), what="the meter's status")
+        simulated.set_flaky(1.0)  # its acks are lost from now on: the command stays sent
+        command = services.meter_relay_request(
+            meter_id=meter.pk, wanted=Relay.OFF, why="dunning", source="dunning"
+        )
+        eventually(lambda: simulated.relay == "off", what="the disconnect applied")
         eventually(
             lambda: Meter.objects.get(pk=meter.pk).relay_reported == Relay.OFF,
-            what="relay reported off",
+            what="the meter's status after the cut",
         )
-        assert fleet.meter(meter.serial).relay == "off"
+        command.refresh_from_db()
+        sent = (command.status, command.attempts, command.next_attempt_at)
+        seen = Meter.objects.get(pk=meter.pk).last_seen_at
+        next(first, None)  # the head-end stops (a deployment)...
+
+        again = running_headend(mqtt_broker, client_id)
+        restarted = next(again)  # ...and subscribes again
+        try:
+            eventually(lambda: restarted.transport.received["status"] >= 1, what="the replay")
+            time.sleep(1)  # a few dispatch rounds
+            command.refresh_from_db()
+            assert (command.status, command.attempts, command.next_attempt_at) == sent
+            assert Meter.objects.get(pk=meter.pk).last_seen_at == seen
+        finally:
+            next(again, None)
+
+
+def test_a_meter_switched_on_by_hand_is_corrected_and_one_that_keeps_disagreeing_alarms(
+    mqtt_broker, headend, site
+):
+    meter = installed_meter(site, serial=f"{mqtt_broker.prefix}-M3")
+
+    def reported() -> str:
+        return Meter.objects.get(pk=meter.pk).relay_reported
+
+    def reconcile_and_settle() -> services.ReconcileReport:
+        report = services.meters_reconcile()
+        for command in MeterCommand.objects.filter(meter=meter, status__in=("queued", "sent")):
+            eventually(lambda c=command: command_status(c) not in ("queued", "sent"))
+        return report
+
+    with fleet_for(mqtt_broker, [meter]) as fleet:
+        simulated = fleet.meter(meter.serial)
+        cut = services.meter_relay_request(
+            meter_id=meter.pk, wanted=Relay.OFF, why="dunning", source="dunning"
+        )
+        eventually(lambda: command_status(cut) == "acknowledged", what="ack of the cut")
         assert services.meters_reconcile().commands == 0
+
+        simulated.switch_by_hand(on=True)  # the client bridges the cut: the meter says so
+
+        eventually(lambda: reported() == Relay.ON, what="the meter's report of its relay")
+        assert reconcile_and_settle().commands == 1
+        eventually(lambda: reported() == Relay.OFF, what="relay reported off again")
+        assert simulated.relay == "off"
+        assert services.meters_reconcile().commands == 0
+
+        # Bridged again, and now the relay is welded: every correction fails.
+        simulated.switch_by_hand(on=True)
+        simulated.set_relay_stuck(True)
+        eventually(lambda: reported() == Relay.ON, what="the meter's report of its relay")
+        reports = [reconcile_and_settle() for _round in range(services.DISAGREEMENTS_BEFORE_ALARM)]
+
+        assert [r.commands for r in reports] == [1, 1, 1]
+        assert [r.alarms for r in reports] == [0, 0, 1]
+        alarm = MeterAlarm.objects.get(meter=meter, kind=MeterAlarm.Kind.DISAGREEMENT)
+        assert alarm.closed_at is None
+        failed = MeterCommand.objects.filter(meter=meter, status="failed", error="relay_fault")
+        assert failed.count() == 3
+        assert simulated.relay == "on"
+
+        simulated.set_relay_stuck(False)  # repaired on site
+        assert reconcile_and_settle().commands == 1
+        eventually(lambda: reported() == Relay.OFF, what="relay reported off after repair")
+        services.meters_reconcile()
+        alarm.refresh_from_db()
+        assert alarm.closed_at is not None
+        assert simulated.relay == "off"
 
 
 def test_a_token_is_accepted_by_the_meters_decoder_exactly_once(mqtt_broker, headend, site):
@@ -192,7 +317,7 @@ def test_a_broker_restart_loses_no_acknowledged_reading_and_stores_none_twice(
         sent[info.mid] = minute
 
     headend_runs = running_headend(broker, f"{broker.prefix}-headend")
-    next(headend_runs)
+    headend = next(headend_runs)
     try:
         for minute in range(1, 201):
             publish(minute)
@@ -200,18 +325,25 @@ def test_a_broker_restart_loses_no_acknowledged_reading_and_stores_none_twice(
                 broker.restart()
             time.sleep(0.01)
         eventually(lambda: len(acknowledged) >= 190, what="publisher acknowledged again")
-        stored = lambda: set(  # noqa: E731
-            MeterReading.objects.filter(meter=meter, source="telemetry").values_list(
-                "taken_at", flat=True
-            )
-        )
+        telemetry = MeterReading.objects.filter(meter=meter, source="telemetry")
         wanted = {base + dt.timedelta(minutes=m) for m in acknowledged}
-        eventually(lambda: wanted <= stored(), what="every acknowledged reading stored")
-        assert stored() <= {base + dt.timedelta(minutes=m) for m in sent.values()}
+        eventually(
+            lambda: wanted <= set(telemetry.values_list("taken_at", flat=True)),
+            what="every acknowledged reading stored",
+        )
     finally:
         publisher.loop_stop()
         publisher.disconnect()
-        next(headend_runs, None)
+        next(headend_runs, None)  # stops the head-end: its counters are written
+    stored = list(telemetry.values_list("taken_at", flat=True))
+    assert set(stored) <= {base + dt.timedelta(minutes=m) for m in sent.values()}
+    # Stored once each, and whatever the broker delivered again was counted as such:
+    # every reading the head-end received is either a stored row or a counted duplicate.
+    duplicates = HeadendRejection.objects.filter(reason="duplicate_reading")
+    assert len(stored) <= len(sent)
+    assert len(stored) + sum(duplicates.values_list("count", flat=True)) == (
+        headend.transport.readings_received
+    )
 
 
 def test_the_heartbeat_file_stays_fresh_while_connected(mqtt_broker, tmp_path):

@@ -2,15 +2,21 @@
 
 import datetime as dt
 import io
+import threading
+import time
+import uuid
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 import openpaygo
 import openpyxl
 import pytest
+from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from django.db import connection, connections, transaction
+from django.test.utils import CaptureQueriesContext
 
 from mwolo.accounts.tests.factories import EmployeeFactory
 from mwolo.agencies.tests.factories import AgencyFactory
@@ -332,6 +338,105 @@ def test_the_import_command_reads_a_file_and_lists_bad_lines(meter, tmp_path):
         call_command("import_readings", str(tmp_path / "absent.csv"))
 
 
+BAD_ROWS = [
+    # (energy_kwh, taken_at, what the line says)
+    ("NaN", None, "energy_kwh : Saisissez l’index en kWh"),
+    ("-Infinity", None, "energy_kwh : Saisissez l’index en kWh"),
+    ("123456789012345", None, "au plus 11 chiffres avant la virgule"),
+    ("1000000", None, "s’arrête à 1000000 kWh"),
+    ("-4", None, "ne peut pas être négatif"),
+    ("1001", "2026-02-30 08:00", "taken_at doit être une date et une heure"),
+    ("1001", "FUTURE", "taken_at est dans le futur"),
+]
+
+
+@pytest.mark.parametrize(("energy", "taken_at", "message"), BAD_ROWS)
+def test_a_bad_row_is_listed_with_its_line_and_nothing_is_imported(
+    meter, energy, taken_at, message
+):
+    good_at = (meter.last_reading_at + HOUR).isoformat()
+    if taken_at == "FUTURE":
+        taken_at = (clock.now() + dt.timedelta(days=2)).isoformat()
+    rows = csv_rows(
+        "serial,taken_at,energy_kwh\n"
+        f"{meter.serial},{good_at},1001.5\n"
+        f"{meter.serial},{taken_at or (meter.last_reading_at + 2 * HOUR).isoformat()},{energy}\n"
+    )
+
+    with pytest.raises(ApplicationError) as refused:
+        services.readings_import(rows=rows, actor=None)
+
+    (error,) = refused.value.extra["errors"]
+    assert error.startswith("ligne 3 : ")
+    assert message in error
+    assert MeterReading.objects.filter(meter=meter).count() == 1
+    assert Meter.objects.get(pk=meter.pk).last_reading_at == meter.last_reading_at
+
+    report = services.readings_import(rows=rows, actor=None, only_valid_rows=True)
+
+    assert (report.imported, report.errors) == (1, [error])
+    assert MeterReading.objects.filter(meter=meter, source="import").get().energy_kwh == Decimal(
+        "1001.500"
+    )
+
+
+def test_the_same_meter_and_time_twice_in_a_file_is_a_bad_row(meter):
+    at = (meter.last_reading_at + HOUR).isoformat()
+    rows = csv_rows(
+        f"serial,taken_at,energy_kwh\n{meter.serial},{at},1001\n{meter.serial},{at},1002\n"
+    )
+    with pytest.raises(ApplicationError) as refused:
+        services.readings_import(rows=rows, actor=None)
+    assert refused.value.extra["errors"] == [
+        "ligne 3 : le même compteur et la même heure qu’à la ligne 2"
+    ]
+    assert MeterReading.objects.filter(meter=meter).count() == 1
+
+
+def test_the_import_command_lists_every_bad_line_and_imports_nothing(meter, tmp_path):
+    future = (clock.now() + dt.timedelta(days=2)).isoformat()
+    source = tmp_path / "releves.csv"
+    source.write_text(
+        "serial,taken_at,energy_kwh\n"
+        f"{meter.serial},{(meter.last_reading_at + HOUR).isoformat()},1001.5\n"
+        f"{meter.serial},{(meter.last_reading_at + 2 * HOUR).isoformat()},NaN\n"
+        f"{meter.serial},{future},1003\n"
+        f"{meter.serial},{(meter.last_reading_at + 3 * HOUR).isoformat()},123456789012345\n"
+        "X\x00Y,2026-11-01 08:00,1\n",
+        encoding="utf-8",
+    )
+
+    with pytest.raises(CommandError) as refused:
+        call_command("import_readings", str(source))
+
+    lines = str(refused.value).splitlines()
+    assert lines[0] == "Rien n’a été importé : 4 lignes en erreur."
+    assert [line.split(" ")[1] for line in lines[1:]] == ["3", "4", "5", "6"]
+    assert "compteur inconnu « X?Y »" in lines[4]
+    assert MeterReading.objects.filter(meter=meter).count() == 1
+
+    output, errors = io.StringIO(), io.StringIO()
+    call_command("import_readings", str(source), "--only-valid-rows", stdout=output, stderr=errors)
+    assert "1 readings imported" in output.getvalue()
+    assert errors.getvalue().count("skipped ligne") == 4
+    assert MeterReading.objects.filter(meter=meter).count() == 2
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("serial,taken_at,energy_kwh\nMÉTRE-1,2026-11-01 08:00,1\n".encode("latin-1"), "UTF-8"),
+        (b'serial,taken_at,energy_kwh\nX,"' + b"9" * 200_000 + b'",1\n', "près de la ligne"),
+    ],
+)
+def test_an_unreadable_csv_is_a_clear_error_of_the_command(tmp_path, content, message):
+    source = tmp_path / "releves.csv"
+    source.write_bytes(content)
+    with pytest.raises(CommandError, match=message):
+        call_command("import_readings", str(source))
+    assert not MeterReading.objects.exists()
+
+
 @pytest.mark.parametrize(
     ("content", "filename", "message"),
     [
@@ -485,8 +590,9 @@ def test_an_ack_settles_the_command_once(meter):
         serial=meter.serial, command_id=command.uuid, status="ok", relay="off", at=clock.now()
     )
 
-    assert services.acks_apply(acks=[ack])["acknowledged"] == 1
-    assert services.acks_apply(acks=[ack])["repeated"] == 1
+    assert services.acks_apply(acks=[ack]).acknowledged == 1
+    again = services.acks_apply(acks=[ack])
+    assert (again.acknowledged, again.anomalies.counts) == (0, {"duplicate_ack": 1})
 
     command.refresh_from_db()
     meter.refresh_from_db()
@@ -503,7 +609,7 @@ def test_an_ack_from_another_meter_is_ignored(meter, site):
         serial=other.serial, command_id=command.uuid, status="ok", relay="off", at=clock.now()
     )
 
-    assert services.acks_apply(acks=[ack])["unknown_command"] == 1
+    assert services.acks_apply(acks=[ack]).anomalies.counts == {"unknown_command": 1}
     command.refresh_from_db()
     assert command.status == MeterCommand.Status.QUEUED
 
@@ -529,25 +635,165 @@ def test_a_refused_command_fails_and_alarms(meter):
     assert MeterAlarm.objects.filter(meter=meter, kind=MeterAlarm.Kind.COMMAND_FAILED).exists()
 
 
+def open_offline_alarms(meter):
+    return MeterAlarm.objects.filter(meter=meter, kind="offline", closed_at__isnull=True)
+
+
 def test_a_meter_back_online_gets_its_commands_at_once(meter):
+    services.statuses_apply(statuses=[Status(serial=meter.serial, online=True, relay="on")])
     command = services.meter_relay_request(
         meter_id=meter.pk, wanted=Relay.OFF, why="staff", source="staff"
     )
     services.commands_dispatch(publish=lambda serial, payload: None)
     services.statuses_apply(statuses=[Status(serial=meter.serial, online=False)])
-    assert MeterAlarm.objects.filter(meter=meter, kind="offline", closed_at__isnull=True).exists()
+    assert open_offline_alarms(meter).get().details == "Le compteur est hors ligne."
+
+    report = services.statuses_apply(
+        statuses=[Status(serial=meter.serial, online=True, relay="on", fw="2.4")]
+    )
+
+    assert report.came_back == 1
+    command.refresh_from_db()
+    assert command.next_attempt_at <= clock.now()
+    assert not open_offline_alarms(meter).exists()
+    meter.refresh_from_db()
+    assert (meter.online, meter.firmware) == (True, "2.4")
+
+
+def test_a_meter_that_drops_and_returns_within_one_batch_gets_its_commands(meter):
+    services.statuses_apply(statuses=[Status(serial=meter.serial, online=True, relay="on")])
+    command = services.meter_relay_request(
+        meter_id=meter.pk, wanted=Relay.OFF, why="staff", source="staff"
+    )
+    services.commands_dispatch(publish=lambda serial, payload: None)
 
     services.statuses_apply(
-        statuses=[Status(serial=meter.serial, online=True, relay="on", fw="2.4")]
+        statuses=[
+            Status(serial=meter.serial, online=False),  # its last will
+            Status(serial=meter.serial, online=True, relay="on"),  # back, maybe a new session
+        ]
     )
 
     command.refresh_from_db()
     assert command.next_attempt_at <= clock.now()
-    assert not MeterAlarm.objects.filter(
-        meter=meter, kind="offline", closed_at__isnull=True
-    ).exists()
+    assert not open_offline_alarms(meter).exists()
+
+
+def test_a_relay_change_of_a_meter_online_resends_nothing(meter):
+    services.statuses_apply(statuses=[Status(serial=meter.serial, online=True, relay="on")])
+    command = services.meter_relay_request(
+        meter_id=meter.pk, wanted=Relay.OFF, why="staff", source="staff"
+    )
+    services.commands_dispatch(publish=lambda serial, payload: None)
+    command.refresh_from_db()
+    due = command.next_attempt_at
+
+    # The meter applied the command: its status (relay off) comes before its ack.
+    report = services.statuses_apply(
+        statuses=[Status(serial=meter.serial, online=True, relay="off")]
+    )
+
+    assert report.came_back == 0
+    command.refresh_from_db()
+    assert command.next_attempt_at == due > clock.now()
+    assert Meter.objects.get(pk=meter.pk).relay_reported == Relay.OFF
+
+
+def test_a_replayed_status_is_no_sign_of_life_and_resends_nothing(meter):
+    services.statuses_apply(statuses=[Status(serial=meter.serial, online=True, relay="on")])
+    seen = clock.now() - 10 * dt.timedelta(minutes=1)
+    Meter.objects.filter(pk=meter.pk).update(last_seen_at=seen)
+    command = services.meter_relay_request(
+        meter_id=meter.pk, wanted=Relay.OFF, why="staff", source="staff"
+    )
+    services.commands_dispatch(publish=lambda serial, payload: None)
+    command.refresh_from_db()
+    due = command.next_attempt_at
+
+    # The head-end (re)subscribes: the broker replays the meter's retained status.
+    report = services.statuses_apply(
+        statuses=[], replayed=[Status(serial=meter.serial, online=True, relay="on", fw="2.5")]
+    )
+
+    assert report.came_back == 0
+    command.refresh_from_db()
+    assert command.next_attempt_at == due  # not re-sent: it was just sent
     meter.refresh_from_db()
-    assert (meter.online, meter.firmware) == (True, "2.4")
+    assert (meter.online, meter.last_seen_at, meter.firmware) == (True, seen, "2.5")
+
+
+def test_a_replayed_last_will_takes_the_meter_offline_once(meter):
+    services.statuses_apply(statuses=[Status(serial=meter.serial, online=True, relay="on")])
+    seen = Meter.objects.get(pk=meter.pk).last_seen_at
+
+    for _replay in range(3):  # three restarts of the head-end
+        services.statuses_apply(statuses=[], replayed=[Status(serial=meter.serial, online=False)])
+
+    meter.refresh_from_db()
+    assert (meter.online, meter.last_seen_at) == (False, seen)
+    alarm = open_offline_alarms(meter).get()
+    assert alarm.occurrences == 1
+
+
+def test_a_replayed_online_status_does_not_bring_a_silent_meter_back(meter):
+    services.statuses_apply(statuses=[Status(serial=meter.serial, online=True, relay="on")])
+    Meter.objects.filter(pk=meter.pk).update(last_seen_at=clock.now() - 2 * HOUR)
+    assert services.meters_reconcile().offline == 1
+    command = services.meter_relay_request(
+        meter_id=meter.pk, wanted=Relay.OFF, why="staff", source="staff"
+    )
+    services.commands_dispatch(publish=lambda serial, payload: None)
+    command.refresh_from_db()
+    due = command.next_attempt_at
+
+    services.statuses_apply(
+        statuses=[], replayed=[Status(serial=meter.serial, online=True, relay="on")]
+    )
+
+    assert not Meter.objects.get(pk=meter.pk).online
+    assert open_offline_alarms(meter).get().occurrences == 1
+    command.refresh_from_db()
+    assert command.next_attempt_at == due
+
+
+def test_a_command_keeps_its_life_on_its_row(meter):
+    sent: list[bytes] = []
+    disconnect = services.meter_relay_request(
+        meter_id=meter.pk, wanted=Relay.OFF, why="dunning", source="dunning"
+    )
+    services.commands_dispatch(publish=lambda serial, payload: sent.append(payload))
+    first = MeterCommand.objects.get(pk=disconnect.pk)
+    MeterCommand.objects.filter(pk=disconnect.pk).update(next_attempt_at=clock.now())
+    services.commands_dispatch(publish=lambda serial, payload: sent.append(payload))  # retry
+
+    connect = services.meter_relay_request(
+        meter_id=meter.pk, wanted=Relay.ON, why="normal", source="staff"
+    )
+    services.commands_dispatch(publish=lambda serial, payload: sent.append(payload))
+    services.acks_apply(
+        acks=[
+            Ack(
+                serial=meter.serial,
+                command_id=connect.uuid,
+                status="ok",
+                relay="on",
+                at=clock.now(),
+            )
+        ]
+    )
+
+    disconnect.refresh_from_db()
+    connect.refresh_from_db()
+    assert len(sent) == 3
+    assert (disconnect.status, disconnect.attempts) == ("superseded", 2)
+    assert disconnect.first_sent_at == first.first_sent_at == first.last_sent_at
+    assert disconnect.last_sent_at > disconnect.first_sent_at
+    assert connect.supersedes == disconnect
+    assert disconnect.superseded_by == connect
+    assert disconnect.closed_at is not None
+    assert disconnect.closed_at <= connect.issued_at
+    assert connect.status == "acknowledged"
+    assert connect.first_sent_at <= connect.acknowledged_at == connect.closed_at
 
 
 def test_commands_expire_when_never_acknowledged(meter):
@@ -560,6 +806,8 @@ def test_commands_expire_when_never_acknowledged(meter):
 
     command.refresh_from_db()
     assert command.status == MeterCommand.Status.EXPIRED
+    assert command.closed_at is not None
+    assert command.attempts == 0  # never sent
 
 
 def test_reconciliation_corrects_and_then_alarms(meter):
@@ -590,6 +838,35 @@ def test_a_silent_meter_is_marked_offline(meter):
     assert services.meters_reconcile().offline == 1
     meter.refresh_from_db()
     assert not meter.online
+
+
+def flagged_reading(meter) -> MeterReading:
+    services.telemetry_ingest(messages=[telemetry(meter, (meter.last_reading_at + HOUR, "900"))])
+    return MeterReading.objects.get(meter=meter, flag=MeterReading.Flag.BACKWARDS)
+
+
+def test_a_review_keeps_who_reviewed_and_when(meter):
+    reading = flagged_reading(meter)
+    manager = EmployeeFactory(role=Role.AGENCY_MANAGER, agency=meter.agency)
+    other = EmployeeFactory(role=Role.AGENCY_MANAGER, agency=meter.agency)
+
+    assert services.readings_mark_reviewed(reading_ids=[reading.pk], actor=manager) == 1
+    assert services.readings_mark_reviewed(reading_ids=[reading.pk], actor=other) == 0
+
+    reading.refresh_from_db()
+    assert (reading.reviewed, reading.reviewed_by) == (True, manager)
+    assert clock.now() - reading.reviewed_at < dt.timedelta(minutes=1)
+
+
+def test_reviewing_readings_needs_the_permission(meter):
+    reading = flagged_reading(meter)
+    with pytest.raises(PermissionDenied):
+        services.readings_mark_reviewed(
+            reading_ids=[reading.pk],
+            actor=EmployeeFactory(role=Role.CASHIER, agency=meter.agency),
+        )
+    reading.refresh_from_db()
+    assert (reading.reviewed, reading.reviewed_by, reading.reviewed_at) == (False, None, None)
 
 
 # --- Prepaid tokens ------------------------------------------------------------------------
@@ -718,3 +995,315 @@ def test_no_sale_without_a_tariff_or_a_rate(site):
             meter_id=meter.pk, amount=Decimal(5), currency="USD", actor=None
         )
     assert not PrepaidToken.objects.exists()
+
+
+# --- What the head-end cannot use: counted --------------------------------------------------
+
+
+def test_duplicate_and_late_readings_are_counted_and_stored_once(meter):
+    base = meter.last_reading_at
+    first = services.telemetry_ingest(
+        messages=[
+            telemetry(meter, (base + 2 * HOUR, "1002.000")),
+            telemetry(meter, (base + 2 * HOUR, "1002.000")),  # QoS 1: the same message again
+        ]
+    )
+    late = services.telemetry_ingest(
+        messages=[
+            telemetry(
+                meter,
+                (base, "1000.000"),  # the installation's reading
+                (base + HOUR, "1001.000"),  # buffered by the meter, arrives after a newer one
+                (base + 2 * HOUR, "1002.000"),  # stored by the first batch
+            )
+        ]
+    )
+
+    assert (first.readings, first.anomalies.counts) == (1, {"duplicate_reading": 1})
+    assert (late.readings, late.anomalies.counts) == (
+        1,
+        {"duplicate_reading": 2, "late_reading": 1},
+    )
+    assert late.anomalies.serials["late_reading"] == {meter.serial}
+    assert MeterReading.objects.filter(meter=meter).count() == 3
+    assert MeterReading.objects.get(taken_at=base + HOUR).flag == ""
+    meter.refresh_from_db()
+    assert (meter.last_reading_at, meter.last_energy_kwh) == (base + 2 * HOUR, Decimal("1002"))
+
+
+def test_unknown_serials_are_counted_per_message_in_every_kind(meter):
+    at = clock.now()
+    reading = Reading(at=at, energy_kwh=Decimal(1), relay="on")
+    ingest = services.telemetry_ingest(
+        messages=[Telemetry(serial="GHOST-1", readings=(reading,))] * 2
+    )
+    acks = services.acks_apply(
+        acks=[Ack(serial="GHOST-2", command_id=uuid.uuid4(), status="ok", relay="on", at=at)]
+    )
+    statuses = services.statuses_apply(
+        statuses=[Status(serial="GHOST-3", online=True)],
+        replayed=[Status(serial="GHOST-3", online=False), Status(serial=meter.serial, online=True)],
+    )
+
+    assert ingest.anomalies.counts == {"unknown_serial": 2}
+    assert ingest.unknown_serials == {"GHOST-1"}
+    assert acks.anomalies.counts == {"unknown_serial": 1}
+    assert statuses.anomalies.counts == {"unknown_serial": 2}
+    assert statuses.anomalies.serials["unknown_serial"] == {"GHOST-3"}
+    assert not MeterReading.objects.exclude(meter=meter).exists()
+
+
+def test_an_ack_for_a_superseded_command_still_tells_the_relay(meter):
+    disconnect = services.meter_relay_request(
+        meter_id=meter.pk, wanted=Relay.OFF, why="dunning", source="dunning"
+    )
+    services.meter_relay_request(meter_id=meter.pk, wanted=Relay.ON, why="normal", source="staff")
+    ack = Ack(
+        serial=meter.serial, command_id=disconnect.uuid, status="ok", relay="off", at=clock.now()
+    )
+
+    report = services.acks_apply(acks=[ack])
+
+    assert report.anomalies.counts == {"late_ack": 1}
+    disconnect.refresh_from_db()
+    assert disconnect.status == MeterCommand.Status.SUPERSEDED
+    assert Meter.objects.get(pk=meter.pk).relay_reported == Relay.OFF
+
+
+# --- The head-end's services: a fixed number of queries, meters locked first -----------------
+
+
+def queries_for(build, run, count: int) -> int:
+    """Queries ``run(build(count))`` makes; what ``build`` wrote is rolled back after."""
+    with transaction.atomic():
+        prepared = build(count)
+        with CaptureQueriesContext(connection) as captured:
+            run(prepared)
+        transaction.set_rollback(True)
+    return len(captured)
+
+
+def some_meters(count: int, **kwargs) -> list[Meter]:
+    site = SiteFactory()
+    return [installed_meter(site, at=clock.now() - 10 * HOUR, **kwargs) for _ in range(count)]
+
+
+def online(meters):
+    services.statuses_apply(statuses=[Status(serial=m.serial, online=True) for m in meters])
+
+
+def disconnects(meters) -> dict[int, MeterCommand]:
+    decided = services.meters_relay_request(
+        meter_ids=[m.pk for m in meters], wanted=Relay.OFF, why="dunning", source="dunning"
+    )
+    return {pk: command for pk, command in decided.items() if command is not None}
+
+
+def test_telemetry_ingest_queries_do_not_grow_with_the_meters():
+    def build(count):
+        meters = some_meters(count)
+        messages = []
+        for index, m in enumerate(meters):
+            base = m.last_reading_at
+            tamper = index % 2 == 0
+            messages.append(telemetry(m, (base, "1000"), (base + HOUR, "1001"), tamper=tamper))
+            messages.append(telemetry(m, (base + HOUR, "1001")))
+        messages.append(telemetry(Meter(serial="GHOST-1"), (clock.now(), "1")))
+        return messages
+
+    def run(messages):
+        report = services.telemetry_ingest(messages=messages)
+        assert report.anomalies.counts["duplicate_reading"] >= 2
+
+    assert queries_for(build, run, 2) == queries_for(build, run, 8)
+
+
+def test_acks_apply_queries_do_not_grow_with_the_acks():
+    def build(count):
+        meters = some_meters(count)
+        commands = disconnects(meters)
+        acks = []
+        for index, m in enumerate(meters):
+            ok = index % 2 == 0
+            ack = Ack(
+                serial=m.serial,
+                command_id=commands[m.pk].uuid,
+                status="ok" if ok else "error",
+                relay="off" if ok else "on",
+                at=clock.now(),
+                error=None if ok else f"relay_fault {index}",
+            )
+            acks += [ack, ack]
+        return acks
+
+    def run(acks):
+        report = services.acks_apply(acks=acks)
+        assert report.failed >= 1
+        assert report.acknowledged >= 1
+
+    assert queries_for(build, run, 2) == queries_for(build, run, 8)
+
+
+def test_statuses_apply_queries_do_not_grow_with_the_meters():
+    def build(count):
+        meters = some_meters(count)
+        online(meters)
+        disconnects(meters)
+        services.commands_dispatch(publish=lambda serial, payload: None)
+        half = count // 2
+        services.statuses_apply(
+            statuses=[Status(serial=m.serial, online=False) for m in meters[:half]]
+        )
+        # The first half comes back (re-sends), the second half goes away (alarms).
+        return [Status(serial=m.serial, online=i < half, relay="on") for i, m in enumerate(meters)]
+
+    def run(statuses):
+        report = services.statuses_apply(statuses=statuses)
+        assert report.came_back >= 1
+        assert report.went_away >= 1
+
+    assert queries_for(build, run, 2) == queries_for(build, run, 8)
+
+
+def test_commands_dispatch_queries_do_not_grow_with_the_commands():
+    def build(count):
+        meters = some_meters(count)
+        commands = disconnects(meters)
+        for attempts, command in enumerate(commands.values()):  # each at its own retry
+            MeterCommand.objects.filter(pk=command.pk).update(attempts=attempts)
+        expired = list(commands.values())[: count // 2]
+        MeterCommand.objects.filter(pk__in=[c.pk for c in expired]).update(
+            expires_at=clock.now() - HOUR
+        )
+        return count - len(expired)
+
+    def run(due):
+        assert services.commands_dispatch(publish=lambda serial, payload: None) == due
+
+    assert queries_for(build, run, 2) == queries_for(build, run, 8)
+
+
+def test_reconciliation_queries_do_not_grow_with_the_meters():
+    def build(count):
+        meters = some_meters(count)
+        third = count // 3 or 1
+        ids = [m.pk for m in meters]
+        Meter.objects.filter(pk__in=ids[:third]).update(
+            relay_wanted=Relay.OFF, relay_reported=Relay.ON, disagreements=5
+        )
+        Meter.objects.filter(pk__in=ids[third : 2 * third]).update(
+            relay_reported=Relay.ON, disagreements=2
+        )
+        Meter.objects.filter(pk__in=ids[2 * third :]).update(
+            online=True, last_seen_at=clock.now() - 2 * HOUR
+        )
+        return third
+
+    def run(third):
+        report = services.meters_reconcile()
+        assert (report.commands, report.alarms) == (third, third)
+        assert report.offline >= 1
+
+    assert queries_for(build, run, 3) == queries_for(build, run, 9)
+
+
+def statements(run) -> list[str]:
+    with CaptureQueriesContext(connection) as captured:
+        run()
+    return [query["sql"] for query in captured]
+
+
+def first_index(sqls: list[str], table: str, *, writes: bool = False) -> int:
+    quoted = f'"{table}"'
+    for index, sql in enumerate(sqls):
+        locks = "FOR UPDATE" in sql or (writes and sql.startswith(("UPDATE", "INSERT")))
+        if quoted in sql and (locks or connection.vendor != "postgresql"):
+            return index
+    raise AssertionError(f"no statement on {table}")
+
+
+def test_the_services_lock_meters_by_id_before_their_commands(site):
+    def acks_in_any_order():
+        meters = [installed_meter(site) for _ in range(3)]
+        commands = disconnects(meters)
+        acks = [
+            Ack(serial=m.serial, command_id=commands[m.pk].uuid, status="ok", relay="off", at=now)
+            for m in reversed(meters)
+        ]
+        return lambda: services.acks_apply(acks=acks)
+
+    def decision_superseding_commands():
+        meters = [installed_meter(site) for _ in range(3)]
+        disconnects(meters)
+        return lambda: services.meters_relay_request(
+            meter_ids=[m.pk for m in reversed(meters)], wanted=Relay.ON, why="normal", source="x"
+        )
+
+    now = clock.now()
+    for prepare in (acks_in_any_order, decision_superseding_commands):
+        sqls = statements(prepare())
+        meter_lock = first_index(sqls, "metering_meter")
+        assert first_index(sqls, "metering_metercommand", writes=True) > meter_lock
+        assert 'ORDER BY "metering_meter"."id" ASC' in sqls[meter_lock]
+
+
+POSTGRES = settings.DATABASES["default"]["ENGINE"].endswith("postgresql")
+
+
+@pytest.mark.skipif(not POSTGRES, reason="SQLite has one writer: its transactions never interleave")
+@pytest.mark.django_db(transaction=True)
+def test_acks_and_a_decision_on_the_same_meters_at_once_do_not_deadlock():
+    """A dunning decision waits on a meter while a head-end worker applies acks of the same
+    meters (in another order): with one lock order, one waits for the other."""
+    site = SiteFactory()
+    meters = [installed_meter(site) for _ in range(2)]
+    commands = disconnects(meters)
+    acks = [
+        Ack(
+            serial=m.serial,
+            command_id=commands[m.pk].uuid,
+            status="ok",
+            relay="off",
+            at=clock.now(),
+        )
+        for m in reversed(meters)
+    ]
+    errors: list[BaseException] = []
+    holding, release = threading.Event(), threading.Event()
+
+    def in_thread(work) -> threading.Thread:
+        def run():
+            try:
+                work()
+            except BaseException as error:
+                errors.append(error)
+            finally:
+                connections.close_all()
+
+        thread = threading.Thread(target=run)
+        thread.start()
+        return thread
+
+    def hold_first_meter():
+        with transaction.atomic():
+            list(Meter.objects.select_for_update().filter(pk=meters[0].pk))
+            holding.set()
+            release.wait(20)
+
+    blocker = in_thread(hold_first_meter)
+    assert holding.wait(10)
+    decision = in_thread(
+        lambda: services.meters_relay_request(
+            meter_ids=[m.pk for m in meters], wanted=Relay.ON, why="normal", source="staff"
+        )
+    )
+    time.sleep(0.5)  # the decision waits for the first meter
+    worker = in_thread(lambda: services.acks_apply(acks=acks))
+    time.sleep(0.5)  # the acks wait too (they once locked the commands first, then meters)
+    release.set()
+    for thread in (blocker, decision, worker):
+        thread.join(30)
+
+    assert errors == []
+    assert MeterCommand.objects.filter(action="connect", status="queued").count() == 2
+    assert set(Meter.objects.values_list("relay_reported", flat=True)) == {Relay.OFF}
