@@ -834,10 +834,14 @@ def overdue_cleared_on_commit(*, client_id: int, source: str = MeterCommand.Sour
     notes. It runs as a Celery task of its own (``dunning.overdue_cleared_check``, retried
     on failure), so the reconnection never waits for, nor depends on, a receipt or another
     message of the caller; a rolled-back transaction queues nothing; a failure to queue is
-    logged, never raised to a caller whose transaction has committed. The daily pass
-    checks every open disconnection as well.
+    logged, never raised to a caller whose transaction has committed. A client dunning
+    has not cut (most who pay) costs one query and queues nothing. The daily pass checks
+    every open disconnection as well.
     """
     from .tasks import overdue_cleared_check_task
+
+    if not Disconnection.objects.filter(client_id=client_id, closed_at=None).exists():
+        return
 
     def overdue_cleared_check_queue() -> None:  # robust hooks are logged by their name
         overdue_cleared_check_task.delay(client_id, source)

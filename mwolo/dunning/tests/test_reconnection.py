@@ -127,6 +127,21 @@ def test_the_hook_in_a_rolled_back_transaction_reconnects_nothing(
     assert sms(cut, "reconnection") == []
 
 
+def test_a_payment_of_a_client_nobody_cut_queues_no_check(
+    residential, django_capture_on_commit_callbacks, django_assert_num_queries
+):
+    invoice = overdue_invoice(due=DUE)
+
+    with (
+        django_capture_on_commit_callbacks() as queued,
+        transaction.atomic(),
+        django_assert_num_queries(1),
+    ):
+        overdue_cleared_on_commit(client_id=invoice.client_id)
+
+    assert queued == []
+
+
 def test_the_daily_pass_reconnects_what_a_credit_note_cleared(cut):
     billing.credit_note_issue(invoice_id=cut.pk, reason="Compteur défectueux", actor=None)
 
