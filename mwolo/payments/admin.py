@@ -4,7 +4,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db.models import QuerySet
+from django.db.models import F, QuerySet
 from django.http import HttpRequest
 from django.template.response import TemplateResponse
 from django.urls import reverse
@@ -13,6 +13,7 @@ from django.utils.translation import gettext_lazy as _
 
 from mwolo.core.admin import ReadOnlyAdmin, acting_user
 from mwolo.core.exceptions import ApplicationError
+from mwolo.core.permissions import visible_to
 
 from . import services
 from .models import CashSession, Payment, PaymentIntent, PaymentReview, Refund, WebhookCall
@@ -251,9 +252,20 @@ class RefundAdmin(ReadOnlyAdmin):
 
 @admin.register(PaymentReview)
 class PaymentReviewAdmin(ReadOnlyAdmin):
-    list_display = ["intent", "reason", "amount", "currency", "created_at", "resolved_at"]
+    list_display = [
+        "intent",
+        "reason",
+        "amount",
+        "currency",
+        "payer",
+        "created_at",
+        "resolved_at",
+        "resolution",
+    ]
     list_select_related = ["intent"]
     list_filter = [("resolved_at", admin.EmptyFieldListFilter)]
+    # The cases still open first, on every database (PostgreSQL puts NULLs last).
+    ordering = [F("resolved_at").asc(nulls_first=True), "-created_at"]
     actions = ["record_reported", "refuse_reported"]
 
     def _resolve(self, request: HttpRequest, queryset: QuerySet, *, accept: bool) -> Any:
@@ -270,7 +282,22 @@ class PaymentReviewAdmin(ReadOnlyAdmin):
                     actor=acting_user(request),
                 )
             except (ApplicationError, ValidationError, PermissionDenied) as error:
-                self.message_user(request, f"{review}: {_refusal(error)}", messages.ERROR)
+                self.message_user(request, f"{review.intent}: {_refusal(error)}", messages.ERROR)
+                continue
+            if accept:
+                receipt = (
+                    visible_to(Payment.objects.all(), request.user)
+                    .filter(intent_id=review.intent_id)
+                    .values_list("receipt_number", flat=True)
+                    .first()
+                )
+                done = _("%(request)s: payment recorded, receipt %(receipt)s.") % {
+                    "request": review.intent,
+                    "receipt": receipt,
+                }
+            else:
+                done = _("%s: closed, nothing recorded.") % review.intent
+            self.message_user(request, done, messages.SUCCESS)
         return None
 
     @admin.action(description=_("Record the amount the operator reports"), permissions=["change"])

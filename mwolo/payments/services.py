@@ -1215,7 +1215,17 @@ def payment_review_resolve(
     *, review_id: int, accept: bool, note: str, actor: User
 ) -> PaymentReview:
     """A person settles a mismatch: ``accept`` records the amount the operator reports as
-    the client's payment; otherwise nothing is recorded (the operator is asked to refund)."""
+    the client's payment (with its receipt and account entries); otherwise nothing is
+    recorded (the operator is asked to refund) and a request still pending is closed as
+    failed, so the reconciliation never records it later. Atomic and audited (the review's
+    change); a review is resolved once: a second resolution is refused, nothing written.
+
+    Raises ``PermissionDenied`` without ``payments.change_paymentreview``,
+    ``ValidationError`` on an empty note, ``ApplicationError`` (404) for a review outside
+    the actor's agencies, and ``ApplicationError`` for one settled already or, when
+    accepting, for a request paid meanwhile (by the reconciliation, or the payment kept as
+    credit when a prepaid token could not be sold).
+    """
     if not actor.has_perm("payments.change_paymentreview"):
         raise PermissionDenied
     if not note.strip():
@@ -1227,12 +1237,20 @@ def payment_review_resolve(
         raise ApplicationError(_("This review does not exist."), status=404)
     if review.resolved_at:
         raise ApplicationError(_("This review is settled already."))
+    intent = _locked_intent(review.intent_id)
     if accept:
         if review.amount is None:
             raise ValidationError(
                 {"note": _("The operator reported no amount: nothing to record.")}
             )
-        intent = _locked_intent(review.intent_id)
+        if intent.status == PaymentStatus.SUCCEEDED:
+            raise ApplicationError(
+                _(
+                    "Request %s is paid already: record nothing here (and reverse that "
+                    "payment if it must not stand)."
+                )
+                % intent.reference
+            )
         intent.amount = review.amount
         intent.currency = review.currency or intent.currency
         intent.save(update_fields=["amount", "currency", "updated_at"])
@@ -1240,4 +1258,11 @@ def payment_review_resolve(
     review.resolved_at, review.resolved_by = clock.now(), actor
     review.resolution = (_("Recorded: ") if accept else _("Not recorded: ")) + note.strip()[:250]
     review.save()
+    if not accept and intent.status == PaymentStatus.PENDING:
+        # The client reads this message (the note is for staff).
+        PaymentIntent.objects.filter(pk=intent.pk).update(
+            status=PaymentStatus.FAILED,
+            message=_("Not recorded after checking: the operator gives the money back."),
+            checked_at=clock.now(),
+        )
     return review
