@@ -15,7 +15,12 @@ from mwolo.billing.api import (
 from mwolo.crm.api import ClientViewSet, ConnectionRequestViewSet, SiteViewSet
 from mwolo.geo.api import CommuneViewSet, ProvinceViewSet, TerritoryViewSet
 from mwolo.payments import views as payment_views
-from mwolo.payments.api import CashSessionViewSet, PaymentIntentViewSet, PaymentViewSet
+from mwolo.payments.api import (
+    CashSessionViewSet,
+    PaymentIntentViewSet,
+    PaymentViewSet,
+    RefundViewSet,
+)
 
 # Path converters: an id that is not a number is a 404, never a lookup error.
 router = DefaultRouter(use_regex_path=False)
@@ -34,6 +39,7 @@ router.register("billing/tariffs", TariffViewSet, basename="tariff")
 router.register("payments/intents", PaymentIntentViewSet, basename="payment-intent")
 router.register("payments/payments", PaymentViewSet, basename="payment")
 router.register("payments/tills", CashSessionViewSet, basename="till")
+router.register("payments/refunds", RefundViewSet, basename="refund")
 
 urlpatterns: list[URLPattern | URLResolver] = [
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),

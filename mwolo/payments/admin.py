@@ -3,19 +3,32 @@ from typing import Any
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
-from django.core.exceptions import PermissionDenied, ValidationError
-from django.db.models import QuerySet
-from django.http import HttpRequest
+from django.contrib.admin.widgets import AutocompleteSelect
+from django.core.exceptions import NON_FIELD_ERRORS, PermissionDenied, ValidationError
+from django.db.models import F, QuerySet
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
+from django.utils.formats import number_format
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
+from mwolo.billing.models import Currency
 from mwolo.core.admin import ReadOnlyAdmin, acting_user
 from mwolo.core.exceptions import ApplicationError
+from mwolo.core.permissions import visible_to
+from mwolo.crm.models import Client
 
 from . import services
-from .models import CashSession, Payment, PaymentIntent, PaymentReview, Refund, WebhookCall
+from .models import (
+    CashSession,
+    Method,
+    Payment,
+    PaymentIntent,
+    PaymentReview,
+    Refund,
+    WebhookCall,
+)
 
 
 def _refusal(error: Exception) -> str:
@@ -241,19 +254,156 @@ class CashSessionAdmin(ReadOnlyAdmin):
         return session.variance_usd
 
 
+class RefundForm(forms.Form):
+    client = forms.ModelChoiceField(label=_("Client"), queryset=Client.objects.none())
+    amount = forms.DecimalField(
+        label=_("Amount"),
+        max_digits=16,
+        decimal_places=2,
+        widget=forms.NumberInput(attrs={"class": "form-control", "step": "0.01"}),
+    )
+    currency = forms.ChoiceField(label=_("Currency"), choices=Currency.choices)
+    method = forms.ChoiceField(
+        label=_("Given back"),
+        choices=Method.choices,
+        initial=Method.CASH,
+        help_text=_("In cash: from your open till. Otherwise given back outside the platform."),
+    )
+    reason = forms.CharField(
+        label=_("Reason"), max_length=300, widget=forms.TextInput(attrs={"class": "form-control"})
+    )
+
+    def __init__(
+        self, *args: Any, request: HttpRequest, admin_site: admin.AdminSite, **kwargs: Any
+    ):
+        super().__init__(*args, **kwargs)
+        # Only the clients the user may see; searched as the clients' list searches them
+        # (scoped the same way), never a list of every client.
+        self.fields["client"] = forms.ModelChoiceField(
+            label=_("Client"),
+            queryset=visible_to(Client.objects.all(), request.user),
+            widget=AutocompleteSelect(Refund._meta.get_field("client"), admin_site),
+        )
+
+    def refused(self, error: Exception) -> None:
+        """The service's refusal, on the field it names when the form has that field."""
+        if isinstance(error, ValidationError) and hasattr(error, "error_dict"):
+            for name, problems in error.message_dict.items():
+                self.add_error(
+                    name if name in self.fields and name != NON_FIELD_ERRORS else None, problems
+                )
+        else:
+            self.add_error(None, _refusal(error))
+
+
 @admin.register(Refund)
 class RefundAdmin(ReadOnlyAdmin):
+    """Read-only rows; "add" is a form with a confirmation step that calls the service."""
+
     list_display = ["client", "amount", "currency", "method", "reason", "refunded_by", "created_at"]
     list_select_related = ["client", "refunded_by"]
     list_filter = ["method", "currency"]
     search_fields = ["client__number", "reason"]
+    date_hierarchy = "created_at"
+    readonly_fields = (
+        "client",
+        "amount",
+        "currency",
+        "method",
+        "reason",
+        "cash_session",
+        "refunded_by",
+        "created_at",
+    )
+    fields = readonly_fields
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return request.user.has_perm("payments.add_refund")
+
+    def add_view(
+        self, request: HttpRequest, form_url: str = "", extra_context: dict | None = None
+    ) -> HttpResponse:
+        """Step one: who, how much, how, why. Step two: the client's credit and the till,
+        to confirm. Every rule is the service's (``refund_check`` then ``refund_record``)."""
+        if not self.has_add_permission(request):
+            raise PermissionDenied
+        bound = request.method == "POST"
+        form = RefundForm(
+            request.POST if bound else None,
+            initial={"client": request.GET.get("client")},
+            request=request,
+            admin_site=self.admin_site,
+        )
+        if bound and form.is_valid() and "edit" not in request.POST:
+            data = form.cleaned_data
+            arguments = {
+                "actor": acting_user(request),
+                "client_id": data["client"].pk,
+                "amount": data["amount"],
+                "currency": data["currency"],
+                "method": data["method"],
+                "reason": data["reason"],
+            }
+            try:
+                if request.POST.get("confirm") == "yes":
+                    refund = services.refund_record(**arguments)
+                else:
+                    plan = services.refund_check(**arguments)
+            except (ApplicationError, ValidationError, PermissionDenied) as error:
+                form.refused(error)
+            else:
+                if request.POST.get("confirm") == "yes":
+                    self.message_user(
+                        request,
+                        _("%(amount)s %(currency)s given back to %(client)s.")
+                        % {
+                            "amount": number_format(refund.amount, 2, force_grouping=True),
+                            "currency": refund.currency,
+                            "client": refund.client,
+                        },
+                        messages.SUCCESS,
+                    )
+                    return HttpResponseRedirect(
+                        reverse("admin:payments_refund_change", args=[refund.pk])
+                    )
+                return self._page(request, form, plan=plan)
+        return self._page(request, form, plan=None)
+
+    def _page(
+        self, request: HttpRequest, form: RefundForm, *, plan: services.RefundPlan | None
+    ) -> TemplateResponse:
+        return TemplateResponse(
+            request,
+            "admin/payments/refund_add.html",
+            {
+                **self.admin_site.each_context(request),
+                "title": _("Confirm the refund") if plan else _("Give credit back to a client"),
+                "opts": self.model._meta,
+                "form": form,
+                "plan": plan,
+                "method_label": Method(plan.method).label if plan else "",
+                "credit_left": plan.credit - plan.amount if plan else None,
+                "media": self.media + form.media,
+            },
+        )
 
 
 @admin.register(PaymentReview)
 class PaymentReviewAdmin(ReadOnlyAdmin):
-    list_display = ["intent", "reason", "amount", "currency", "created_at", "resolved_at"]
+    list_display = [
+        "intent",
+        "reason",
+        "amount",
+        "currency",
+        "payer",
+        "created_at",
+        "resolved_at",
+        "resolution",
+    ]
     list_select_related = ["intent"]
     list_filter = [("resolved_at", admin.EmptyFieldListFilter)]
+    # The cases still open first, on every database (PostgreSQL puts NULLs last).
+    ordering = [F("resolved_at").asc(nulls_first=True), "-created_at"]
     actions = ["record_reported", "refuse_reported"]
 
     def _resolve(self, request: HttpRequest, queryset: QuerySet, *, accept: bool) -> Any:
@@ -270,7 +420,22 @@ class PaymentReviewAdmin(ReadOnlyAdmin):
                     actor=acting_user(request),
                 )
             except (ApplicationError, ValidationError, PermissionDenied) as error:
-                self.message_user(request, f"{review}: {_refusal(error)}", messages.ERROR)
+                self.message_user(request, f"{review.intent}: {_refusal(error)}", messages.ERROR)
+                continue
+            if accept:
+                receipt = (
+                    visible_to(Payment.objects.all(), request.user)
+                    .filter(intent_id=review.intent_id)
+                    .values_list("receipt_number", flat=True)
+                    .first()
+                )
+                done = _("%(request)s: payment recorded, receipt %(receipt)s.") % {
+                    "request": review.intent,
+                    "receipt": receipt,
+                }
+            else:
+                done = _("%s: closed, nothing recorded.") % review.intent
+            self.message_user(request, done, messages.SUCCESS)
         return None
 
     @admin.action(description=_("Record the amount the operator reports"), permissions=["change"])

@@ -1,5 +1,6 @@
 """Payments over the API: mobile-money requests, cash at the till, bank transfers,
-receipts, reversals. Reads go through ``visible_to``; every change is a service call."""
+receipts, reversals, refunds. Reads go through ``visible_to``; every change is a service
+call."""
 
 from decimal import Decimal
 from typing import Any, cast
@@ -24,7 +25,7 @@ from mwolo.core.api import AuditActorMixin, RoleModelPermissions, ScopedQueryset
 from mwolo.core.permissions import user_client_id
 
 from . import delivery, services
-from .models import MOBILE_METHODS, CashSession, Payment, PaymentIntent
+from .models import MOBILE_METHODS, CashSession, Method, Payment, PaymentIntent, Refund
 
 
 def _user(request: Request) -> User:
@@ -409,3 +410,85 @@ class CashSessionViewSet(
             note=data["note"],
         )
         return Response(CashSessionSerializer(session).data)
+
+
+# --- Refunds -------------------------------------------------------------------------------
+
+
+class RefundSerializer(serializers.ModelSerializer):
+    method_label = serializers.CharField(source="get_method_display", read_only=True)
+
+    class Meta:
+        model = Refund
+        fields = [
+            "id",
+            "client",
+            "method",
+            "method_label",
+            "amount",
+            "currency",
+            "reason",
+            "cash_session",
+            "refunded_by",
+            "created_at",
+        ]
+        read_only_fields = fields
+
+
+class RefundCreateSerializer(serializers.Serializer):
+    client = serializers.IntegerField()
+    amount = serializers.DecimalField(max_digits=16, decimal_places=2)
+    currency = serializers.ChoiceField(choices=Currency.choices)
+    method = serializers.ChoiceField(
+        choices=Method.choices,
+        help_text=_("cash: from your open till; otherwise given back outside the platform."),
+    )
+    reason = serializers.CharField(max_length=300)
+
+
+@extend_schema_view(
+    list=extend_schema(summary=_("Refunds of the user's scope")),
+    retrieve=extend_schema(summary=_("One refund")),
+)
+class RefundViewSet(
+    AuditActorMixin,
+    ScopedQuerysetMixin,
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    viewsets.GenericViewSet,
+):
+    """Credit given back to a client: never more than their credit; cash from the open
+    till of the one who gives it."""
+
+    queryset = Refund.objects.all()
+    serializer_class = RefundSerializer
+    lookup_value_converter = "int"
+    filterset_fields = ["client", "method", "currency", "cash_session"]
+
+    def get_permissions(self) -> list[permissions.BasePermission]:
+        if self.action == "create":
+            self.required_permission = "payments.add_refund"
+            return [HasPermission()]
+        return [RoleModelPermissions()]
+
+    def get_serializer_class(self) -> type[serializers.BaseSerializer]:
+        return RefundCreateSerializer if self.action == "create" else RefundSerializer
+
+    @extend_schema(
+        summary=_("Give back part of a client's credit"),
+        request=RefundCreateSerializer,
+        responses={201: RefundSerializer, **_ERRORS},
+    )
+    def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        serializer = RefundCreateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        refund = services.refund_record(
+            actor=_user(request),
+            client_id=data["client"],
+            amount=data["amount"],
+            currency=data["currency"],
+            method=data["method"],
+            reason=data["reason"],
+        )
+        return Response(RefundSerializer(refund).data, status=status.HTTP_201_CREATED)

@@ -306,7 +306,7 @@ class Refund(TimeStampedModel):
         ordering = ["-created_at"]
 
     def __str__(self) -> str:
-        return f"{self.client_id} {self.amount} {self.currency}"
+        return f"RMB-{self.pk} · {self.amount} {self.currency}"
 
 
 class WebhookCall(models.Model):

@@ -527,12 +527,31 @@ def payment_reverse(*, payment_id: int, reason: str, actor: User) -> Payment:
     return payment
 
 
-@transaction.atomic
-def refund_record(
-    *, actor: User, client_id: int, amount: Decimal, currency: str, method: str, reason: str
-) -> Refund:
-    """Give back part of a client's credit (never more than they have), from the till for
-    cash. Written as an entry that raises the balance back."""
+@dataclass(frozen=True)
+class RefundPlan:
+    """A refund as it would be recorded: the client's credit in its currency and, for
+    cash, the actor's open till and what it should hold in that currency."""
+
+    client: Client
+    amount: Decimal
+    currency: str
+    method: str
+    reason: str
+    credit: Decimal
+    cash_session: CashSession | None
+    till_holds: Decimal | None
+
+
+def _refund_plan(
+    *,
+    actor: User,
+    client_id: int,
+    amount: Decimal,
+    currency: str,
+    method: str,
+    reason: str,
+    lock: bool,
+) -> RefundPlan:
     if not actor.has_perm("payments.add_refund"):
         raise PermissionDenied
     amount, currency = _money(amount, "amount"), _currency(currency)
@@ -541,28 +560,92 @@ def refund_record(
     if not reason.strip():
         raise ValidationError({"reason": _("Say why the money is given back.")})
     client = _visible_client(client_id, actor)
-    _lock_client(client.pk)
+    if lock:
+        _lock_client(client.pk)
     balance = AccountEntry.objects.filter(client=client, currency=currency).aggregate(
         total=Sum("amount")
     )["total"] or Decimal(0)
-    if -balance < amount:
+    credit = max(-balance, Decimal(0))
+    if credit < amount:
         raise ValidationError(
             {
                 "amount": _("The client's credit is %(credit)s %(currency)s.")
-                % {
-                    "credit": number_format(max(-balance, Decimal(0)), 2, force_grouping=True),
-                    "currency": currency,
-                }
+                % {"credit": number_format(credit, 2, force_grouping=True), "currency": currency}
             }
         )
-    session = _open_session(actor) if method == Method.CASH else None
-    refund = Refund.objects.create(
+    session, holds = None, None
+    if method == Method.CASH:
+        tills = CashSession.objects.filter(cashier=actor, closed_at__isnull=True)
+        session = (tills.select_for_update() if lock else tills).first()
+        if session is None:
+            raise ValidationError({"method": _("Open your till before giving cash back.")})
+        holds = cash_session_expected(session)[currency]
+        if holds < amount:
+            raise ValidationError(
+                {
+                    "amount": _("Your till holds %(held)s %(currency)s: not enough.")
+                    % {
+                        "held": number_format(max(holds, Decimal(0)), 2, force_grouping=True),
+                        "currency": currency,
+                    }
+                }
+            )
+    return RefundPlan(
         client=client,
-        method=method,
         amount=amount,
         currency=currency,
+        method=method,
         reason=reason.strip()[:300],
+        credit=credit,
         cash_session=session,
+        till_holds=holds,
+    )
+
+
+def refund_check(
+    *, actor: User, client_id: int, amount: Decimal, currency: str, method: str, reason: str
+) -> RefundPlan:
+    """What ``refund_record`` would do, checked the same way, nothing written: for a
+    confirmation page. Raises what ``refund_record`` raises."""
+    return _refund_plan(
+        actor=actor,
+        client_id=client_id,
+        amount=amount,
+        currency=currency,
+        method=method,
+        reason=reason,
+        lock=False,
+    )
+
+
+@transaction.atomic
+def refund_record(
+    *, actor: User, client_id: int, amount: Decimal, currency: str, method: str, reason: str
+) -> Refund:
+    """Give back part of a client's credit, never more than they have: cash from the
+    actor's open till (never more than it should hold), or another way (a transfer).
+    Written as entries that raise the balance back, taken from the payments that left
+    the credit, oldest first. Atomic; audited (the refund); raises before writing:
+    ``PermissionDenied`` without ``payments.add_refund``, ``ApplicationError`` (404) for a
+    client outside the actor's agencies, ``ValidationError`` on bad input, beyond the
+    credit, without an open till or beyond what it holds."""
+    plan = _refund_plan(
+        actor=actor,
+        client_id=client_id,
+        amount=amount,
+        currency=currency,
+        method=method,
+        reason=reason,
+        lock=True,
+    )
+    client, amount, currency = plan.client, plan.amount, plan.currency
+    refund = Refund.objects.create(
+        client=client,
+        method=plan.method,
+        amount=amount,
+        currency=currency,
+        reason=plan.reason,
+        cash_session=plan.cash_session,
         refunded_by=actor,
     )
     # The credit given back comes off the payments that left it, oldest first.
@@ -1192,7 +1275,17 @@ def payment_review_resolve(
     *, review_id: int, accept: bool, note: str, actor: User
 ) -> PaymentReview:
     """A person settles a mismatch: ``accept`` records the amount the operator reports as
-    the client's payment; otherwise nothing is recorded (the operator is asked to refund)."""
+    the client's payment (with its receipt and account entries); otherwise nothing is
+    recorded (the operator is asked to refund) and a request still pending is closed as
+    failed, so the reconciliation never records it later. Atomic and audited (the review's
+    change); a review is resolved once: a second resolution is refused, nothing written.
+
+    Raises ``PermissionDenied`` without ``payments.change_paymentreview``,
+    ``ValidationError`` on an empty note, ``ApplicationError`` (404) for a review outside
+    the actor's agencies, and ``ApplicationError`` for one settled already or, when
+    accepting, for a request paid meanwhile (by the reconciliation, or the payment kept as
+    credit when a prepaid token could not be sold).
+    """
     if not actor.has_perm("payments.change_paymentreview"):
         raise PermissionDenied
     if not note.strip():
@@ -1204,12 +1297,20 @@ def payment_review_resolve(
         raise ApplicationError(_("This review does not exist."), status=404)
     if review.resolved_at:
         raise ApplicationError(_("This review is settled already."))
+    intent = _locked_intent(review.intent_id)
     if accept:
         if review.amount is None:
             raise ValidationError(
                 {"note": _("The operator reported no amount: nothing to record.")}
             )
-        intent = _locked_intent(review.intent_id)
+        if intent.status == PaymentStatus.SUCCEEDED:
+            raise ApplicationError(
+                _(
+                    "Request %s is paid already: record nothing here (and reverse that "
+                    "payment if it must not stand)."
+                )
+                % intent.reference
+            )
         intent.amount = review.amount
         intent.currency = review.currency or intent.currency
         intent.save(update_fields=["amount", "currency", "updated_at"])
@@ -1217,4 +1318,11 @@ def payment_review_resolve(
     review.resolved_at, review.resolved_by = clock.now(), actor
     review.resolution = (_("Recorded: ") if accept else _("Not recorded: ")) + note.strip()[:250]
     review.save()
+    if not accept and intent.status == PaymentStatus.PENDING:
+        # The client reads this message (the note is for staff).
+        PaymentIntent.objects.filter(pk=intent.pk).update(
+            status=PaymentStatus.FAILED,
+            message=_("Not recorded after checking: the operator gives the money back."),
+            checked_at=clock.now(),
+        )
     return review

@@ -1,7 +1,10 @@
-"""Clients with issued invoices to pay, and the staff who take the money."""
+"""Clients with issued invoices to pay, the staff who take the money, mobile-money
+requests and the cases sent for review."""
 
 import datetime as dt
 from decimal import Decimal
+
+import factory
 
 from mwolo.accounts.models import User
 from mwolo.accounts.tests.factories import EmployeeFactory
@@ -11,6 +14,8 @@ from mwolo.billing.tests.factories import local, metered_site, tariff
 from mwolo.core import clock
 from mwolo.core.permissions import Role
 from mwolo.crm.models import Site
+from mwolo.crm.tests.factories import ClientFactory
+from mwolo.payments.models import PaymentIntent, PaymentReview
 
 SEPTEMBER, OCTOBER, NOVEMBER = dt.date(2026, 9, 1), dt.date(2026, 10, 1), dt.date(2026, 11, 1)
 
@@ -51,3 +56,34 @@ def todays_rate(cdf_per_usd: str = "2800") -> ExchangeRate:
 
 
 D = Decimal
+
+
+class PaymentIntentFactory(factory.django.DjangoModelFactory):
+    """An M-Pesa request of 24 940 CDF on the client's account, pushed and pending."""
+
+    class Meta:
+        model = PaymentIntent
+
+    client = factory.SubFactory(ClientFactory)
+    purpose = PaymentIntent.Purpose.ACCOUNT
+    provider = "mpesa"
+    msisdn = "+243970000101"
+    amount = D(24940)
+    currency = "CDF"
+    provider_reference = factory.Sequence(lambda n: f"ws_CO_T{n:012d}")
+    pushed_at = factory.LazyFunction(clock.now)
+    expires_at = factory.LazyFunction(lambda: clock.now() + dt.timedelta(minutes=30))
+
+
+class PaymentReviewFactory(factory.django.DjangoModelFactory):
+    """The operator says 20 000 CDF were paid for a request of 24 940 CDF."""
+
+    class Meta:
+        model = PaymentReview
+
+    intent = factory.SubFactory(PaymentIntentFactory)
+    reason = "montant 20000 au lieu de 24940.00"
+    operator_transaction_id = factory.Sequence(lambda n: f"RKT{n:07d}")
+    amount = D(20000)
+    currency = "CDF"
+    payer = "+243970000101"

@@ -17,6 +17,7 @@ from mwolo.billing.models import Invoice
 from mwolo.billing.selectors import client_balances
 from mwolo.core.permissions import ROLE_GROUP_NAMES, Role
 from mwolo.core.testing.operators import CALLBACK_SECRETS
+from mwolo.integrations.payments import PushRequest, provider_for
 from mwolo.integrations.payments.base import PaymentStatus, StatusResult
 from mwolo.notifications.models import Notification
 from mwolo.payments import services
@@ -287,7 +288,148 @@ def test_a_callback_claiming_success_is_believed_only_if_the_operator_confirms(
     assert PaymentIntent.objects.get(pk=intent.pk).status == PaymentStatus.PENDING
 
 
+# --- What the operator reports must be what was asked ----------------------------------------
+#
+# Of the four operators' formats, only Daraja's callback says what was paid: ``Amount`` and
+# ``PhoneNumber`` in its ``CallbackMetadata``. Vodacom's and Airtel's callbacks and every
+# status query name neither, Orange's payer types any number on its page (not checked),
+# and no operator states a currency (Daraja none at all). So an amount or a payer that
+# differs reaches the platform end to end only in an authenticated Daraja callback, which
+# is what is sent here: the operator's own callback, caught on its way, one field changed
+# (what a leaked callback secret or an error at the operator would produce). The currency
+# check guards against an adapter that one day reports one; only the service test after
+# these reaches it.
+
+
+def daraja_callback_caught(platform, owing, settings, callback_receiver):
+    """A paid M-Pesa push whose callback went to the test's receiver instead of the
+    webhook: (intent, the callback as Daraja sent it, the webhook path it was sent to)."""
+    client, invoice, user = owing
+    # Daraja calls back the CallBackURL of each push, built from the public address.
+    settings.MWOLO_PUBLIC_URL = callback_receiver.url("").rstrip("/")
+    intent = wait_for_pushed(pay(client, invoice, user, "mpesa"))
+    (caught,) = callback_receiver.wait_for("/api/payments/webhooks/mpesa/", 1)
+    assert caught.path == f"/api/payments/webhooks/mpesa/{CALLBACK_SECRETS['mpesa']}/"
+    return intent, json.loads(caught.body), caught.path
+
+
+def metadata(callback):
+    return {
+        item["Name"]: item.get("Value")
+        for item in callback["Body"]["stkCallback"]["CallbackMetadata"]["Item"]
+    }
+
+
+def with_metadata(callback, name, value):
+    changed = json.loads(json.dumps(callback))
+    for item in changed["Body"]["stkCallback"]["CallbackMetadata"]["Item"]:
+        if item["Name"] == name:
+            item["Value"] = value
+    return changed
+
+
+def wait_until_confirmed(call_filter):
+    deadline = time.monotonic() + WAIT_S
+    while True:
+        call = WebhookCall.objects.filter(**call_filter).first()
+        if call is not None and call.outcome != WebhookCall.Outcome.QUEUED:
+            return call
+        assert time.monotonic() < deadline, "the callback was never confirmed"
+        time.sleep(0.05)
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "reason"),
+    [
+        ("Amount", 2494, "montant 2494 au lieu de 24940"),
+        ("PhoneNumber", 243970000777, "payé depuis +243970000777"),
+    ],
+)
+def test_a_daraja_callback_reporting_another_amount_or_payer_goes_to_review(
+    platform, live_server, owing, settings, callback_receiver, field, value, reason
+):
+    client, invoice, _user = owing
+    intent, callback, path = daraja_callback_caught(platform, owing, settings, callback_receiver)
+    assert metadata(callback)["Amount"] == 24940  # as Daraja sent it
+    assert metadata(callback)["PhoneNumber"] == 243970000101
+
+    response = post(live_server, path, with_metadata(callback, field, value))
+
+    assert response.status_code == 200  # Daraja is told "received"
+    call = wait_until_confirmed({"intent": intent})
+    assert call.outcome == WebhookCall.Outcome.REVIEW
+    assert reason in call.detail
+    review = PaymentReview.objects.get()
+    assert review.intent == intent
+    assert reason in review.reason
+    assert review.operator_transaction_id == metadata(callback)["MpesaReceiptNumber"]
+    reported = with_metadata(callback, field, value)
+    assert review.amount == D(metadata(reported)["Amount"])
+    assert review.payer == f"+{metadata(reported)['PhoneNumber']}"
+    assert review.resolved_at is None
+    # Nothing recorded: no payment, the invoice and the balance as they were.
+    assert not Payment.objects.exists()
+    assert PaymentIntent.objects.get(pk=intent.pk).status == PaymentStatus.PENDING
+    assert Invoice.objects.get(pk=invoice.pk).status == Invoice.Status.ISSUED
+    assert client_balances(client_id=client.pk) == {"CDF": OWED}
+
+
+def test_a_daraja_callback_as_sent_is_settled(
+    platform, live_server, owing, settings, callback_receiver
+):
+    """The same path with nothing changed records the payment: the review above is the
+    changed field's doing."""
+    _client, invoice, _user = owing
+    intent, callback, path = daraja_callback_caught(platform, owing, settings, callback_receiver)
+
+    response = post(live_server, path, callback)
+
+    assert response.status_code == 200
+    assert wait_until_confirmed({"intent": intent}).outcome == WebhookCall.Outcome.SETTLED
+    payment = Payment.objects.get(intent=intent)
+    assert payment.operator_transaction_id == metadata(callback)["MpesaReceiptNumber"]
+    assert not PaymentReview.objects.exists()
+    assert Invoice.objects.get(pk=invoice.pk).status == Invoice.Status.PAID
+
+
+@pytest.mark.parametrize("provider", ["mpesa", "vodacom", "airtel"])
+def test_an_authenticated_callback_for_a_request_we_never_made_is_kept_and_refused(
+    platform, live_server, owing, provider
+):
+    """The operator itself calls back about a payment the platform never asked for
+    (another application on the merchant's account, a request deleted): Airtel's callback
+    properly signed, Daraja's and Vodacom's at the URL with the secret."""
+    client, invoice, _user = owing
+    # Pushed straight through the adapter: the operator has it, the platform does not.
+    result = provider_for(provider).push(
+        PushRequest(
+            reference="PINOTOURS01",
+            amount=D(5000),
+            currency="CDF",
+            msisdn=PAYS,
+            description="Autre",
+            callback_url=f"{live_server.url}/api/payments/webhooks/mpesa/{CALLBACK_SECRETS['mpesa']}/",
+        )
+    )
+
+    sent = platform.wait_until_done(provider, result.provider_reference)
+
+    assert [callback.get("status") for callback in sent["callbacks"]] == [404]
+    call = WebhookCall.objects.get()
+    assert (call.provider, call.outcome, call.intent) == (provider, "unknown", None)
+    assert call.detail == result.provider_reference
+    assert result.provider_reference in call.body  # kept as it came
+    if provider == "airtel":
+        assert "hash" in json.loads(call.body)  # signed, and the signature held
+    assert not Payment.objects.exists()
+    assert not PaymentReview.objects.exists()
+    assert not PaymentIntent.objects.exists()
+    assert Invoice.objects.get(pk=invoice.pk).status == Invoice.Status.ISSUED
+    assert client_balances(client_id=client.pk) == {"CDF": OWED}
+
+
 def test_an_amount_the_operator_did_not_agree_to_goes_to_review(owing):
+    # No operator's format states a currency (see above): the check is reached only here.
     client, invoice, _user = owing
     intent = PaymentIntent.objects.create(
         client=client,

@@ -92,6 +92,54 @@ def test_a_push_whose_reply_was_lost_is_paid_once_by_its_callback(platform, owin
     assert Invoice.objects.get(pk=invoice.pk).status == Invoice.Status.PAID
 
 
+@pytest.mark.parametrize(
+    ("outcome", "settled_by"),
+    [("success", "callback"), ("no_callback", "reconciliation")],
+)
+def test_a_vodacom_payment_whose_reply_was_lost_is_settled_by_its_callback_or_the_reconciliation(
+    platform, owing, settings, outcome, settled_by
+):
+    """Vodacom's payment call answers only once the customer has typed the PIN: here its
+    reply comes after the adapter stopped waiting, so the money is recorded by what
+    follows, never by the reply."""
+    client, invoice, user = owing
+    patient = settings.MOBILE_MONEY
+    settings.MOBILE_MONEY = {**patient, "vodacom": {**patient["vodacom"], "push_read_timeout": 0.5}}
+    # The customer pays at once; the reply (and the status replies) wait 2 s.
+    platform.script(PAYS, outcome, reply_delay=2.0)
+
+    intent = services.payment_intent_create(
+        client_id=client.pk,
+        provider="vodacom",
+        msisdn=PAYS,
+        amount=D(24940),
+        currency="CDF",
+        actor=user,
+        invoice_id=invoice.pk,
+    )
+
+    pushed = PaymentIntent.objects.get(pk=intent.pk)
+    assert "no answer in time" in pushed.push_error  # the reply was lost...
+    assert pushed.provider_reference == intent.reference  # ...Vodacom knows it by ours
+    sent = platform.wait_until_done("vodacom", intent.reference)
+    if settled_by == "reconciliation":
+        assert sent["callbacks"] == []
+        assert PaymentIntent.objects.get(pk=intent.pk).status == PaymentStatus.PENDING
+        assert services.payment_intents_reconcile().settled == 1
+    wait_for(intent, PaymentStatus.SUCCEEDED)
+
+    payment = Payment.objects.get(intent=intent)
+    assert payment.operator_transaction_id == sent["receipt"]
+    assert Invoice.objects.get(pk=invoice.pk).status == Invoice.Status.PAID
+    calls = WebhookCall.objects.filter(intent=intent)
+    if settled_by == "callback":
+        assert [(c["status"]) for c in sent["callbacks"]] == [200]
+        assert list(calls.values_list("outcome", flat=True)) == [WebhookCall.Outcome.SETTLED]
+    else:
+        assert not calls.exists()
+    assert services.payment_intents_reconcile().settled == 0  # nothing twice
+
+
 def test_a_push_sent_twice_is_asked_about_not_failed(platform, owing):
     client, invoice, _user = owing
     intent = PaymentIntent.objects.create(
