@@ -27,7 +27,7 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import Q, Sum
+from django.db.models import Exists, OuterRef, Q, Sum
 from django.urls import reverse
 from django.utils.formats import number_format
 from django.utils.translation import gettext as _
@@ -843,12 +843,17 @@ class _Settlement:
     payment: Payment | None = None
 
 
+# The intent has a case in the review queue nobody has decided yet.
+_IN_REVIEW = Exists(PaymentReview.objects.filter(intent=OuterRef("pk"), resolved_at=None))
+
+
 def _locked_intent(intent_id: int) -> PaymentIntent:
     """The intent and its client, both locked in one statement (intent first, as always),
     with what settling reads of them: the busiest path of a payment day, so not whole rows
     (a field left out is still read, by one more query)."""
     return (
         PaymentIntent.objects.select_for_update(of=("self", "client"))
+        .annotate(in_review=_IN_REVIEW)
         .select_related("client__agency__province", "invoice")
         .only(
             "client",
@@ -914,6 +919,9 @@ def _settle(intent_id: int, answer: StatusResult, event: CallbackEvent | None) -
     intent = _locked_intent(intent_id)
     if intent.status == PaymentStatus.SUCCEEDED:
         return _Settlement(WebhookCall.Outcome.DUPLICATE, _("paid already"))
+    if intent.in_review:  # type: ignore[attr-defined]  # annotated by _locked_intent
+        # A person decides what was paid, not the next status query.
+        return _Settlement(WebhookCall.Outcome.REVIEW, _("awaiting a person's decision"))
     if answer.status == PaymentStatus.PENDING:
         PaymentIntent.objects.filter(pk=intent.pk).update(checked_at=clock.now())
         return _Settlement(WebhookCall.Outcome.PENDING)
@@ -1235,14 +1243,17 @@ def payment_intents_reconcile(*, as_of: dt.datetime | None = None) -> ReconcileR
     for intent in pending.filter(pushed_at__isnull=True, created_at__lte=now - PUSH_GRACE):
         payment_intent_push(intent_id=intent.pk)
         report.pushed += 1
-    for intent in pending.filter(pushed_at__isnull=False).exclude(provider_reference=""):
+    asked = pending.filter(pushed_at__isnull=False).exclude(provider_reference="")
+    for intent in asked.exclude(_IN_REVIEW):  # a person decides those
         checked = payment_intent_check(intent_id=intent.pk)
         report.checked += 1
         if checked.status == PaymentStatus.SUCCEEDED:
             report.settled += 1
         elif checked.status != PaymentStatus.PENDING:
             report.failed += 1
-    expired = PaymentIntent.objects.filter(status=PaymentStatus.PENDING, expires_at__lte=now)
+    expired = PaymentIntent.objects.filter(
+        status=PaymentStatus.PENDING, expires_at__lte=now
+    ).exclude(_IN_REVIEW)
     report.expired = expired.update(
         status=PaymentStatus.EXPIRED, message=_("No answer from the operator in time.")
     )

@@ -43,4 +43,6 @@ def intent_status(request: HttpRequest, reference: str) -> HttpResponse:
     intent = PaymentIntent.objects.filter(reference=reference).first()
     if intent is None:
         raise Http404
-    return render(request, "payments/intent_status.html", {"intent": intent})
+    # Money the operator took that a person checks: neither "waiting" nor "nothing taken".
+    review = intent.reviews.order_by("-created_at").only("resolved_at").first()
+    return render(request, "payments/intent_status.html", {"intent": intent, "review": review})

@@ -15,6 +15,7 @@ from mwolo.accounts.tests.factories import UserFactory
 from mwolo.agencies.tests.factories import AgencyFactory
 from mwolo.billing.models import Invoice
 from mwolo.billing.selectors import client_balances
+from mwolo.core import clock
 from mwolo.core.permissions import ROLE_GROUP_NAMES, Role
 from mwolo.core.testing.operators import CALLBACK_SECRETS
 from mwolo.integrations.payments import PushRequest, provider_for
@@ -184,8 +185,6 @@ def test_an_expired_push_is_expired_by_the_reconciliation(platform, owing):
     client, invoice, user = owing
     intent = pay(client, invoice, user, "orange")
     intent = wait_for_pushed(intent)  # nobody opens Orange's page
-
-    from mwolo.core import clock
 
     report = services.payment_intents_reconcile(as_of=clock.now() + services.INTENT_LIFETIME)
 
@@ -367,7 +366,10 @@ def test_a_daraja_callback_reporting_another_amount_or_payer_goes_to_review(
     assert review.amount == D(metadata(reported)["Amount"])
     assert review.payer == f"+{metadata(reported)['PhoneNumber']}"
     assert review.resolved_at is None
-    # Nothing recorded: no payment, the invoice and the balance as they were.
+    # Nothing recorded: no payment, the invoice and the balance as they were; and the
+    # reconciliation, even past the request's lifetime, leaves the decision to a person.
+    report = services.payment_intents_reconcile(as_of=clock.now() + services.INTENT_LIFETIME)
+    assert (report.checked, report.expired) == (0, 0)
     assert not Payment.objects.exists()
     assert PaymentIntent.objects.get(pk=intent.pk).status == PaymentStatus.PENDING
     assert Invoice.objects.get(pk=invoice.pk).status == Invoice.Status.ISSUED
@@ -617,6 +619,19 @@ def test_the_status_page_tells_the_client_where_their_payment_stands(page, owing
     page.goto(url)
     assert "Annulé par le client" in page.inner_text("main")
     page.screenshot(path=screenshots / "payment-cancelled.png", full_page=True)
+    # The operator reported another amount: a person checks, then records nothing.
+    PaymentIntent.objects.filter(pk=intent.pk).update(status=PaymentStatus.PENDING)
+    review = PaymentReview.objects.create(intent=intent, reason="montant 100 au lieu de 24940")
+    page.goto(url)
+    assert "notre personnel la vérifie" in page.inner_text("main")
+    assert "En attente de la réponse" not in page.inner_text("main")
+    page.screenshot(path=screenshots / "payment-in-review.png", full_page=True)
+    review.resolved_at = clock.now()
+    review.save()
+    PaymentIntent.objects.filter(pk=intent.pk).update(status=PaymentStatus.FAILED)
+    page.goto(url)
+    assert "l’opérateur rend l’argent" in page.inner_text("main")
+    assert "Rien n’a été prélevé" not in page.inner_text("main")
     PaymentIntent.objects.filter(pk=intent.pk).update(status=PaymentStatus.SUCCEEDED)
     page.goto(url)
     assert "Payé" in page.inner_text("main")
