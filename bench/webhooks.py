@@ -55,6 +55,9 @@ def arguments() -> argparse.Namespace:
     parser.add_argument("--n", type=int, default=2000, help="distinct payments")
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--workers", type=int, default=2, help="gunicorn processes")
+    parser.add_argument(
+        "--task-workers", type=int, default=2, help="Celery worker processes confirming"
+    )
     return parser.parse_args()
 
 
@@ -256,7 +259,7 @@ def main() -> None:
                     "--queues",
                     "celery",
                     "--concurrency",
-                    "2",
+                    str(args.task_workers),
                     "--loglevel",
                     "WARNING",
                 ],

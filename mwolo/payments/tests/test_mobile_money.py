@@ -12,7 +12,6 @@ import pytest
 from django.contrib.auth.models import Group
 
 from mwolo.accounts.tests.factories import UserFactory
-from mwolo.agencies.tests.factories import AgencyFactory
 from mwolo.billing.models import Invoice
 from mwolo.billing.selectors import client_balances
 from mwolo.core import clock
@@ -23,25 +22,13 @@ from mwolo.integrations.payments.base import PaymentStatus, StatusResult
 from mwolo.notifications.models import Notification
 from mwolo.payments import services
 from mwolo.payments.models import Payment, PaymentIntent, PaymentReview, WebhookCall
-from mwolo.payments.tests.factories import D, site_with_invoices
+from mwolo.payments.tests.factories import D
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 PAYS = "+243970000101"  # any number the simulator does not read as a scripted outcome
 WAIT_S = 20
 OWED = D(24940)
-
-
-@pytest.fixture
-def owing():
-    """A client owing one October invoice of 24 940 CDF, with their portal account."""
-    site, (invoice,) = site_with_invoices(agency=AgencyFactory(code="KIN-GOM"))
-    user = UserFactory()
-    user.groups.add(Group.objects.get(name=ROLE_GROUP_NAMES[Role.CLIENT]))
-    client = site.client
-    client.user = user
-    client.save()
-    return client, invoice, user
 
 
 def wait_for(intent, *statuses):

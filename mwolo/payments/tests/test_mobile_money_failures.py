@@ -8,38 +8,22 @@ import time
 
 import httpx
 import pytest
-from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError
 from django.core.management import call_command
 from django.test import Client as HttpClient
 
-from mwolo.accounts.tests.factories import UserFactory
-from mwolo.agencies.tests.factories import AgencyFactory
 from mwolo.billing.models import ExchangeRate, Invoice
 from mwolo.core import clock
-from mwolo.core.permissions import ROLE_GROUP_NAMES, Role
 from mwolo.integrations.payments import PushRequest, provider_for
 from mwolo.integrations.payments.base import PaymentStatus
 from mwolo.payments import services
 from mwolo.payments.models import Payment, PaymentIntent, PaymentReview, WebhookCall
-from mwolo.payments.tests.factories import D, site_with_invoices
+from mwolo.payments.tests.factories import D
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 PAYS = "+243970000101"
 WAIT_S = 20
-
-
-@pytest.fixture
-def owing():
-    """A client owing one October invoice of 24 940 CDF, with their portal account."""
-    site, (invoice,) = site_with_invoices(agency=AgencyFactory(code="KIN-GOM"))
-    user = UserFactory()
-    user.groups.add(Group.objects.get(name=ROLE_GROUP_NAMES[Role.CLIENT]))
-    client = site.client
-    client.user = user
-    client.save()
-    return client, invoice, user
 
 
 def wait_for(intent, status):
