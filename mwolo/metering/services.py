@@ -36,7 +36,6 @@ from django.db.models import (
     Value,
     When,
 )
-from django.db.models.expressions import RawSQL
 from django.db.models.functions import Coalesce
 from django.utils.dateparse import parse_datetime
 from django.utils.formats import number_format
@@ -48,7 +47,7 @@ from mwolo.billing.models import Currency, Tariff
 from mwolo.billing.pricing import energy_cost, energy_for_amount, round_money
 from mwolo.billing.selectors import amount_in, tariff_bands, tariff_in_force
 from mwolo.core import clock
-from mwolo.core.bulk import rows_insert
+from mwolo.core.bulk import among, rows_insert
 from mwolo.core.crypto import decrypt, encrypt
 from mwolo.core.exceptions import ApplicationError
 from mwolo.core.permissions import can_act_for_agency, visible_to
@@ -93,17 +92,6 @@ def offline_after() -> dt.timedelta:
     """How long a meter may stay silent before reconciliation marks it offline and alarms
     (``METERING_OFFLINE_AFTER_MINUTES``, 30 by default)."""
     return dt.timedelta(minutes=settings.METERING_OFFLINE_AFTER_MINUTES)
-
-
-def _among(field_name: str, values: Collection[object]) -> Q:
-    """``field__in=values`` for any number of values: on PostgreSQL one array parameter
-    (a placeholder each would hit the 65 535 parameters of a statement)."""
-    values = list(values)
-    if connection.vendor == "postgresql" and len(values) > 100:
-        # The SQL is constant; the ids travel as one bound parameter.
-        rows = RawSQL("SELECT unnest(%s::bigint[])", [values])
-        return Q(**{f"{field_name}__in": rows})
-    return Q(**{f"{field_name}__in": values})
 
 
 def _check_scope(actor: User | None, agency_id: int | None) -> None:
@@ -621,11 +609,9 @@ def _alarms_open(details: Mapping[int, str], kind: str, at: dt.datetime) -> None
     if not details:
         return
     open_alarms = MeterAlarm.objects.filter(kind=kind, closed_at__isnull=True)
-    already = set(
-        open_alarms.filter(_among("meter_id", details)).values_list("meter_id", flat=True)
-    )
+    already = set(open_alarms.filter(among("meter_id", details)).values_list("meter_id", flat=True))
     if already:
-        open_alarms.filter(_among("meter_id", already)).update(
+        open_alarms.filter(among("meter_id", already)).update(
             last_seen_at=at, occurrences=F("occurrences") + 1
         )
     MeterAlarm.objects.bulk_create(
@@ -644,7 +630,7 @@ def _alarms_open(details: Mapping[int, str], kind: str, at: dt.datetime) -> None
 def _alarms_close(meter_ids: Collection[int], kind: str, at: dt.datetime) -> None:
     if meter_ids:
         MeterAlarm.objects.filter(
-            _among("meter_id", meter_ids), kind=kind, closed_at__isnull=True
+            among("meter_id", meter_ids), kind=kind, closed_at__isnull=True
         ).update(closed_at=at)
 
 
@@ -822,7 +808,7 @@ def acks_apply(*, acks: Sequence[Ack]) -> AckReport:
         command.uuid: command
         for command in MeterCommand.objects.select_for_update()
         .filter(
-            _among("meter_id", serial_of),
+            among("meter_id", serial_of),
             uuid__in={ack.command_id for ack in acks if ack.serial in meters},
         )
         .order_by("pk")
@@ -861,7 +847,7 @@ def acks_apply(*, acks: Sequence[Ack]) -> AckReport:
         if command.action in MeterCommand.RELAY_ACTIONS and not expired:
             failed_alarms[command.meter_id] = ack.error or ""
     for relay, ids in acknowledged.items():
-        MeterCommand.objects.filter(_among("pk", ids)).update(
+        MeterCommand.objects.filter(among("pk", ids)).update(
             status=MeterCommand.Status.ACKNOWLEDGED,
             acknowledged_at=now,
             closed_at=now,
@@ -962,7 +948,7 @@ def statuses_apply(*, statuses: Sequence[Status], replayed: Sequence[Status] = (
             )
     if came_back:
         MeterCommand.objects.filter(
-            _among("meter_id", came_back), status__in=MeterCommand.IN_FLIGHT
+            among("meter_id", came_back), status__in=MeterCommand.IN_FLIGHT
         ).update(next_attempt_at=now)
     _alarms_close([row[5] for row in rows if row[0]], MeterAlarm.Kind.OFFLINE, now)
     _alarms_open(went_away, MeterAlarm.Kind.OFFLINE, now)
@@ -1067,7 +1053,7 @@ def meters_relay_request(
         if not reason.strip():
             raise ValidationError({"reason": _("Give the reason for switching this meter.")})
     wanted_ids = set(meter_ids)
-    queryset = Meter.objects.select_for_update().filter(_among("pk", wanted_ids)).order_by("pk")
+    queryset = Meter.objects.select_for_update().filter(among("pk", wanted_ids)).order_by("pk")
     if actor is not None:
         queryset = visible_to(queryset, actor)
     meters = list(queryset.only("pk", "serial", "site_id", "relay_reported"))
@@ -1079,14 +1065,14 @@ def meters_relay_request(
             {"meter": _("Not installed: %(serials)s.") % {"serials": ", ".join(not_installed)}}
         )
     now = clock.now()
-    Meter.objects.filter(_among("pk", wanted_ids)).update(
+    Meter.objects.filter(among("pk", wanted_ids)).update(
         relay_wanted=wanted, relay_wanted_reason=why, relay_wanted_at=now
     )
     action = MeterCommand.Action.CONNECT if wanted == Relay.ON else MeterCommand.Action.DISCONNECT
     in_flight = {
         command.meter_id: command
         for command in MeterCommand.objects.filter(
-            _among("meter_id", wanted_ids),
+            among("meter_id", wanted_ids),
             status__in=MeterCommand.IN_FLIGHT,
             action__in=MeterCommand.RELAY_ACTIONS,
         )
@@ -1116,7 +1102,7 @@ def meters_relay_request(
         )
     if superseded:
         # Closed before the new ones exist: one relay command in flight per meter.
-        MeterCommand.objects.filter(_among("pk", superseded.values())).update(
+        MeterCommand.objects.filter(among("pk", superseded.values())).update(
             status=MeterCommand.Status.SUPERSEDED, closed_at=now
         )
     if actor is not None:
@@ -1171,7 +1157,7 @@ def commands_dispatch(*, publish: Callable[[str, bytes], object], limit: int = 1
         .values_list("pk", flat=True)[:limit]
     )
     if expired:
-        MeterCommand.objects.filter(_among("pk", expired)).update(
+        MeterCommand.objects.filter(among("pk", expired)).update(
             status=MeterCommand.Status.EXPIRED, error="not acknowledged in time", closed_at=now
         )
     due = list(
@@ -1194,7 +1180,7 @@ def commands_dispatch(*, publish: Callable[[str, bytes], object], limit: int = 1
     if due:
         # One UPDATE: the next delay follows the attempts made so far (the row's own
         # value, read by the CASE before the row changes).
-        MeterCommand.objects.filter(_among("pk", [command.pk for command in due])).update(
+        MeterCommand.objects.filter(among("pk", [command.pk for command in due])).update(
             attempts=F("attempts") + 1,
             first_sent_at=Coalesce("first_sent_at", Value(now)),
             last_sent_at=now,
@@ -1293,15 +1279,15 @@ def meters_reconcile(*, now: dt.datetime | None = None) -> ReconcileReport:
             }
     _commands_insert(commands)
     if disagreeing:
-        Meter.objects.filter(_among("pk", disagreeing)).update(disagreements=F("disagreements") + 1)
+        Meter.objects.filter(among("pk", disagreeing)).update(disagreements=F("disagreements") + 1)
     _alarms_open(alarms, MeterAlarm.Kind.DISAGREEMENT, now)
     agreeing = [m.pk for m in meters if m.relay_reported == m.relay_wanted and m.disagreements > 0]
     if agreeing:
         _alarms_close(agreeing, MeterAlarm.Kind.DISAGREEMENT, now)
-        Meter.objects.filter(_among("pk", agreeing)).update(disagreements=0)
+        Meter.objects.filter(among("pk", agreeing)).update(disagreements=0)
     gone = [meter.pk for meter in meters if meter.silent]
     if gone:
-        Meter.objects.filter(_among("pk", gone)).update(online=False)
+        Meter.objects.filter(among("pk", gone)).update(online=False)
         minutes = int(offline_after().total_seconds() // 60)
         _alarms_open(
             dict.fromkeys(gone, _("No message for %(minutes)d minutes.") % {"minutes": minutes}),
@@ -1519,7 +1505,7 @@ def readings_mark_reviewed(*, reading_ids: Sequence[int], actor: User) -> int:
     if not actor.has_perm("metering.change_meterreading"):
         raise PermissionDenied
     readings = visible_to(
-        MeterReading.objects.filter(_among("pk", reading_ids), reviewed=False).exclude(flag=""),
+        MeterReading.objects.filter(among("pk", reading_ids), reviewed=False).exclude(flag=""),
         actor,
     )
     return readings.update(reviewed=True, reviewed_by=actor, reviewed_at=clock.now())
