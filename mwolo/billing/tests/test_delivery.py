@@ -1,5 +1,6 @@
 """From readings to the PDF in the client's mailbox: real files, read back as text."""
 
+import datetime as dt
 from decimal import Decimal
 
 import pytest
@@ -69,6 +70,60 @@ def test_an_issued_invoice_reaches_the_client_as_a_pdf_by_email(
     # Its notice is recorded once, and sending again sends nothing more.
     delivery.invoices_deliver(invoice_ids=[invoice.pk])
     assert Notification.objects.filter(event="invoice_issued", channel="email").count() == 1
+
+
+SMS_SUMMARY = {
+    "fr": (
+        "Votre facture {number} – Mwolo Energy",
+        "Mwolo Energy: facture {number} de 24 940,00 CDF à payer avant le {due}. "
+        "Réf. de paiement: {number}",
+    ),
+    "en": (
+        "Your invoice {number} – Mwolo Energy",
+        "Mwolo Energy: invoice {number} for 24,940.00 CDF is due by {due}. "
+        "Payment reference: {number}",
+    ),
+}
+
+
+@pytest.mark.parametrize("language", ["fr", "en"])
+def test_a_client_who_reads_email_also_gets_the_invoice_summary_by_sms(
+    thérèse, language, smtp_sink, sms_gateway, django_capture_on_commit_callbacks
+):
+    """The email carries the PDF; the SMS says what to pay, by when and with which
+    reference, in the client's language, to the client's phone."""
+    client = thérèse.client
+    client.phone = "+243812345678"
+    client.preferred_language = language
+    client.save()
+    services.invoices_draft(period=OCTOBER, site_ids=[thérèse.pk])
+
+    with django_capture_on_commit_callbacks(execute=True):
+        invoice = services.invoice_issue(invoice_id=Invoice.objects.get().pk, actor=None)
+
+    invoice.refresh_from_db()
+    subject, summary = SMS_SUMMARY[language]
+    expected = summary.format(number=invoice.number, due=f"{invoice.due_date:%d/%m/%Y}")
+    assert invoice.due_date == invoice.issue_date + dt.timedelta(days=15)
+    sent = {
+        message.channel: message
+        for message in Notification.objects.filter(event="invoice_issued", related_id=invoice.pk)
+    }
+    assert set(sent) == {"email", "sms"}
+    sms = sent["sms"]
+    assert (sms.recipient, sms.language, sms.body) == ("+243812345678", language, expected)
+    assert sms.status == Notification.Status.SENT
+    assert not sms.attachments.exists()
+    assert [(text.to, text.message) for text in sms_gateway.messages] == [
+        ("+243812345678", expected)
+    ]
+    (mail,) = smtp_sink.messages()
+    assert mail["To"] == "therese.kabasele@demo.mwolo.cd"
+    assert " ".join(str(mail["Subject"]).split()) == subject.format(number=invoice.number)
+    (attachment,) = list(mail.iter_attachments())
+    assert attachment.get_filename() == f"{invoice.number}.pdf"
+    with invoice.pdf.open("rb") as stored:
+        assert attachment.get_payload(decode=True) == stored.read()
 
 
 def test_amounts_in_the_notice_are_to_the_cent_whatever_the_database_sums(
