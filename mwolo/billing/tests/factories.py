@@ -1,9 +1,13 @@
 import datetime as dt
+import io
 import subprocess
 from collections.abc import Sequence
 from decimal import Decimal
 from pathlib import Path
 from zoneinfo import ZoneInfo
+
+import pypdf
+from pypdf.generic import ContentStream, NameObject
 
 from mwolo.agencies.models import Agency
 from mwolo.billing.models import Tariff
@@ -86,3 +90,23 @@ def pdf_text(content: bytes, folder: Path) -> str:
     return subprocess.run(
         ["pdftotext", "-layout", str(path), "-"], check=True, capture_output=True, text=True
     ).stdout
+
+
+def pdf_qr_modules(content: bytes) -> list[list[int]]:
+    """The QR symbol on a PDF's first page as a matrix of modules (1 = dark), read from the
+    form it is drawn in (``core.pdf.Sheet.qr``): each cell counts the rectangles covering
+    it, so a module drawn twice reads 2."""
+    reader = pypdf.PdfReader(io.BytesIO(content))
+    page = reader.pages[0]
+    placed = ContentStream(page.get_contents(), reader).operations
+    assert ([NameObject("/FormXob.mwolo-qr")], b"Do") in placed, "no QR code drawn"
+    form = page["/Resources"]["/XObject"]["/FormXob.mwolo-qr"].get_object()
+    modules = int(form["/BBox"][2])
+    drawn = [[0] * modules for _ in range(modules)]
+    for operands, operator in ContentStream(form, reader).operations:
+        if operator == b"re":
+            x, y, width, height = (int(value) for value in operands)
+            for row in range(modules - y - height, modules - y):
+                for column in range(x, x + width):
+                    drawn[row][column] += 1
+    return drawn

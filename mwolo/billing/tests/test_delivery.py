@@ -9,8 +9,16 @@ from auditlog.models import LogEntry
 from mwolo.accounts.tests.factories import EmployeeFactory
 from mwolo.billing import delivery, selectors, services
 from mwolo.billing.models import AccountEntry, ExchangeRate, Invoice
-from mwolo.billing.tests.factories import OCTOBER, local, metered_site, pdf_text, tariff
+from mwolo.billing.tests.factories import (
+    OCTOBER,
+    local,
+    metered_site,
+    pdf_qr_modules,
+    pdf_text,
+    tariff,
+)
 from mwolo.core import clock
+from mwolo.core.pdf import qr_matrix
 from mwolo.core.permissions import Role
 from mwolo.crm.models import Channel, PartyKind
 from mwolo.notifications.models import Notification
@@ -124,6 +132,27 @@ def test_a_client_who_reads_email_also_gets_the_invoice_summary_by_sms(
     assert attachment.get_filename() == f"{invoice.number}.pdf"
     with invoice.pdf.open("rb") as stored:
         assert attachment.get_payload(decode=True) == stored.read()
+
+
+def test_the_qr_code_of_the_invoice_the_client_received_carries_its_reference_and_amount(
+    thérèse, django_capture_on_commit_callbacks
+):
+    """The stored PDF's QR code is ``MWOLO:<number>:<total>:<currency>``.
+
+    No QR decoder is a dependency: the symbol drawn in the stored file must be, module for
+    module, the one segno makes of that payload (``test_documents`` checks that what is
+    drawn is what a reader's pixels show). A cent more is another symbol.
+    """
+    services.invoices_draft(period=OCTOBER, site_ids=[thérèse.pk])
+
+    with django_capture_on_commit_callbacks(execute=True):
+        invoice = services.invoice_issue(invoice_id=Invoice.objects.get().pk, actor=None)
+
+    invoice.refresh_from_db()
+    with invoice.pdf.open("rb") as stored:
+        drawn = pdf_qr_modules(stored.read())
+    assert drawn == [list(row) for row in qr_matrix(f"MWOLO:{invoice.number}:24940.00:CDF")]
+    assert drawn != [list(row) for row in qr_matrix(f"MWOLO:{invoice.number}:24940.01:CDF")]
 
 
 def test_amounts_in_the_notice_are_to_the_cent_whatever_the_database_sums(

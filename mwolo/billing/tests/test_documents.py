@@ -39,6 +39,7 @@ from mwolo.billing.documents import (
     render_receipt,
     render_statement,
 )
+from mwolo.billing.tests.factories import pdf_qr_modules
 from mwolo.core import pdf
 from mwolo.core.pdf import Company
 
@@ -311,21 +312,14 @@ def test_the_qr_code_carries_the_payment_payload(tmp_path):
     payload is the reference: the form XObject's rectangles must cover exactly its dark
     modules, and the rendered page must be dark at the centre of exactly those modules.
     """
-    path = write(tmp_path, "qr", render_invoice(invoice()))
+    content = render_invoice(invoice())
+    path = write(tmp_path, "qr", content)
     reader = pypdf.PdfReader(path)
     page = reader.pages[0]
     expected = [list(row) for row in pdf.qr_matrix(PAYLOAD)]
     modules = len(expected)
 
-    form = page["/Resources"]["/XObject"]["/FormXob.mwolo-qr"].get_object()
-    drawn = [[0] * modules for _ in range(modules)]
-    for operands, operator in ContentStream(form, reader).operations:
-        if operator == b"re":
-            x, y, width, height = (int(value) for value in operands)
-            for row in range(modules - y - height, modules - y):
-                for column in range(x, x + width):
-                    drawn[row][column] += 1
-    assert drawn == expected  # every dark module once, nothing else
+    assert pdf_qr_modules(content) == expected  # every dark module once, nothing else
 
     operations = ContentStream(page.get_contents(), reader).operations
     placed = next(
