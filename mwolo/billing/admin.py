@@ -99,6 +99,12 @@ class BandFormSet(BaseInlineFormSet):
         ]
         bands.sort(key=lambda band: (band[0] is None, band[0] or 0))
         services.bands_check(bands)
+        # The tariff's form has put its social tranche on the instance already.
+        services.social_tranche_check(
+            bands,
+            ceiling_kwh=self.instance.social_ceiling_kwh,
+            price_per_kwh=self.instance.social_price_per_kwh,
+        )
 
 
 class BandForm(forms.ModelForm):

@@ -72,6 +72,30 @@ def bands_check(bands: Sequence[Band]) -> None:
         raise ValidationError(_("Every band needs a price above zero."))
 
 
+def social_tranche_check(
+    bands: Sequence[Band], *, ceiling_kwh: Decimal | None, price_per_kwh: Decimal | None
+) -> None:
+    """A month billed at the social price never costs more than the bands would charge:
+    the social price is at most the price of every band that starts below the ceiling."""
+    if ceiling_kwh is None or price_per_kwh is None:
+        return
+    reached: list[Decimal] = []
+    start = Decimal(0)
+    for up_to, price in bands:
+        if start >= ceiling_kwh:
+            break
+        reached.append(price)
+        start = ceiling_kwh if up_to is None else up_to
+    if reached and price_per_kwh > min(reached):
+        raise ValidationError(
+            _(
+                "The social price cannot be above the price of a band below the social "
+                "ceiling (%(price)s per kWh)."
+            )
+            % {"price": number_format(min(reached), force_grouping=True)}
+        )
+
+
 def tariff_overlap_check(tariff: Tariff) -> None:
     """One tariff per site category on any day."""
     others = Tariff.objects.filter(category=tariff.category).exclude(pk=tariff.pk)
@@ -92,6 +116,11 @@ def tariff_save(*, tariff: Tariff, bands: Sequence[Band], actor: User | None) ->
     """Create or replace a tariff with its bands (``(up_to_kwh or None, price)``, in order)."""
     bands_check(bands)
     tariff.full_clean()
+    social_tranche_check(
+        bands,
+        ceiling_kwh=tariff.social_ceiling_kwh,
+        price_per_kwh=tariff.social_price_per_kwh,
+    )
     tariff_overlap_check(tariff)
     tariff.save()
     tariff.bands.all().delete()

@@ -36,6 +36,26 @@ def test_bands_that_make_no_sense_are_refused(bands, message):
     assert not Tariff.objects.exists()
 
 
+def test_a_social_price_above_a_band_below_its_ceiling_is_refused():
+    # The first 50 kWh at 100, the rest at 200: a social month of 80 kWh at 150 would cost
+    # more than the bands.
+    for ceiling, price in ((D(30), D("100.01")), (D(80), D(150))):
+        with pytest.raises(ValidationError, match="prix social"):
+            tariff(social_ceiling_kwh=ceiling, social_price_per_kwh=price)
+    assert not Tariff.objects.exists()
+
+    tariff(social_ceiling_kwh=D(80), social_price_per_kwh=D(100))
+    # Falling blocks: only the bands below the ceiling count.
+    tariff(
+        code="IND-2026",
+        category=SiteCategory.INDUSTRIAL,
+        bands=((D(50), D(200)), (None, D(100))),
+        social_ceiling_kwh=D(30),
+        social_price_per_kwh=D(150),
+    )
+    assert Tariff.objects.count() == 2
+
+
 def test_two_tariffs_of_a_category_cannot_overlap():
     tariff(code="RES-2026", valid_to=dt.date(2026, 12, 31))
     with pytest.raises(ValidationError, match="RES-2026"):
@@ -155,6 +175,25 @@ def test_billing_agents_manage_the_tariffs(client):
 
     assert response.status_code == 302
     assert Tariff.objects.get().code == "RES-2026"
+
+
+def test_a_social_price_above_the_bands_is_refused_in_the_admin(client):
+    client.force_login(AdministratorFactory())
+
+    response = client.post(
+        reverse("admin:billing_tariff_add"),
+        band_form(social_ceiling_kwh="30", social_price_per_kwh="120"),
+    )
+
+    assert response.status_code == 200
+    assert "Le prix social ne peut pas dépasser" in response.content.decode()
+    assert not Tariff.objects.exists()
+    accepted = client.post(
+        reverse("admin:billing_tariff_add"),
+        band_form(social_ceiling_kwh="30", social_price_per_kwh="60"),
+    )
+    assert accepted.status_code == 302
+    assert Tariff.objects.get().social_price_per_kwh == D(60)
 
 
 def test_a_social_tranche_needs_its_ceiling_and_its_price(client):
