@@ -15,7 +15,7 @@ from itertools import pairwise
 from zoneinfo import ZoneInfo
 
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Q, QuerySet, Sum
 from django.utils.formats import date_format, number_format
 from django.utils.translation import get_language
@@ -96,8 +96,25 @@ def social_tranche_check(
         )
 
 
+def _tariff_category_lock(category: str) -> None:
+    """Hold, until the transaction ends, the right to save a tariff of ``category``: the
+    overlap check reads the category's tariffs, and without the lock two transactions could
+    each pass it before either has committed. A transaction-scoped advisory lock, as there
+    is no row per category to lock (an exclusion constraint would need btree_gist).
+    SQLite's transactions take the write lock when they begin: nothing to do there."""
+    if not connection.in_atomic_block:
+        raise RuntimeError("a tariff's overlap is checked inside the transaction that saves it")
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT pg_advisory_xact_lock(hashtext(%s))", [f"billing.tariff:{category}"]
+            )
+
+
 def tariff_overlap_check(tariff: Tariff) -> None:
-    """One tariff per site category on any day."""
+    """One tariff per site category on any day. Must run in the transaction that saves the
+    tariff: it locks the category until that transaction ends (``_tariff_category_lock``)."""
+    _tariff_category_lock(tariff.category)
     others = Tariff.objects.filter(category=tariff.category).exclude(pk=tariff.pk)
     if tariff.valid_to is not None:
         others = others.filter(valid_from__lte=tariff.valid_to)

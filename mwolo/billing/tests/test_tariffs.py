@@ -1,10 +1,13 @@
 """Tariffs and exchange rates: what may be saved, and which applies on a day."""
 
 import datetime as dt
+import threading
 from decimal import Decimal
 
 import pytest
+from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.db import connections, transaction
 from django.urls import reverse
 
 from mwolo.accounts.tests.factories import AdministratorFactory, EmployeeFactory
@@ -63,6 +66,50 @@ def test_two_tariffs_of_a_category_cannot_overlap():
     tariff(code="COM-2026", category=SiteCategory.COMMERCIAL, valid_from=dt.date(2026, 6, 1))
     tariff(code="RES-2027", valid_from=dt.date(2027, 1, 1))
     assert Tariff.objects.count() == 3
+
+
+POSTGRES = settings.DATABASES["default"]["ENGINE"].endswith("postgresql")
+
+
+@pytest.mark.skipif(not POSTGRES, reason="SQLite has one writer: its transactions never interleave")
+@pytest.mark.django_db(transaction=True)
+def test_two_overlapping_tariffs_saved_at_once_are_not_both_saved():
+    """One tariff is saved and its transaction not yet committed when another of the same
+    category and dates is saved: the second waits, then is refused, naming the first."""
+    errors: dict[str, ValidationError] = {}
+    holding, release = threading.Event(), threading.Event()
+
+    def save(code: str, *, hold: bool = False) -> threading.Thread:
+        def run() -> None:
+            try:
+                with transaction.atomic():
+                    tariff(code=code, valid_from=dt.date(2026, 6, 1))
+                    if hold:
+                        holding.set()
+                        release.wait(20)
+            except ValidationError as error:
+                errors[code] = error
+            finally:
+                connections.close_all()
+
+        thread = threading.Thread(target=run)
+        thread.start()
+        return thread
+
+    first = save("RES-2026A", hold=True)
+    assert holding.wait(10)
+    second = save("RES-2026B")
+    second.join(1)
+    waited = second.is_alive()  # for the first to commit
+    release.set()
+    for thread in (first, second):
+        thread.join(30)
+
+    assert list(Tariff.objects.values_list("code", flat=True)) == ["RES-2026A"]
+    assert waited
+    assert errors["RES-2026B"].message_dict == {
+        "valid_from": ["Ces dates chevauchent le tarif RES-2026A de la même catégorie."]
+    }
 
 
 def test_the_tariff_in_force_follows_the_dates():
