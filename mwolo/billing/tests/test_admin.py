@@ -773,6 +773,24 @@ def test_an_invoice_page_shows_its_lines_anomalies_and_pdf(client, manager, gomb
     assert "Compteur fermé" in draft
 
 
+@pytest.mark.parametrize("role", [Role.AGENCY_MANAGER, Role.CASHIER])
+def test_the_pdf_links_of_the_back_office_serve_the_agencys_documents_only(
+    client, gombe, lubumbashi, residential, role, tmp_path
+):
+    mine, theirs = billed_month(gombe), billed_month(lubumbashi)
+    client.force_login(EmployeeFactory(role=role, agency=gombe))
+
+    for model, route in (("invoice", "invoice-pdf"), ("creditnote", "credit-note-pdf")):
+        link = reverse(route, args=[mine[model].pk])
+        assert link in client.get(pages(model, mine[model])[1]).content.decode()
+        response = client.get(link)
+        assert response.status_code == 200
+        assert mine[model].number in pdf_text(b"".join(response.streaming_content), tmp_path)
+        assert client.get(reverse(route, args=[theirs[model].pk])).status_code == 404
+    assert not Invoice.objects.filter(agency=lubumbashi).exclude(pdf="").exists()
+    assert not CreditNote.objects.filter(agency=lubumbashi).exclude(pdf="").exists()
+
+
 # --- In the browser ------------------------------------------------------------------------
 
 

@@ -96,6 +96,8 @@ def test_who_sees_which_invoices(world, actor, visible):
         assert listed.status_code in (401, 403)
         for name in ("own", "other"):
             assert api.get(f"{INVOICES}{world[name].pk}/").status_code in (401, 403)
+            assert api.get(f"{INVOICES}{world[name].pk}/pdf/").status_code in (401, 403)
+        assert not Invoice.objects.exclude(pdf="").exists()  # nothing was even drawn
         return
     assert listed.status_code == 200
     ids = {row["id"] for row in listed.json()["results"]}
@@ -337,6 +339,25 @@ def test_who_sees_which_credit_notes(world, actor, visible):
     check_visible(login(actor, world), CREDIT_NOTES, notes, visible)
 
 
+@pytest.mark.parametrize(("actor", "visible"), CREDIT_NOTES_VISIBLE.items())
+def test_who_downloads_which_credit_note_pdfs(world, actor, visible, tmp_path):
+    notes = credit_notes(world)
+    api = login(actor, world)
+
+    for name, note in notes.items():
+        response = api.get(f"{CREDIT_NOTES}{note.pk}/pdf/")
+        if isinstance(visible, int):
+            assert response.status_code == visible
+        elif name in visible:
+            words = pdf_words(response, tmp_path)
+            assert note.number in words
+            assert world[name].number in words
+        else:
+            assert response.status_code == 404
+    if not isinstance(visible, set):  # nothing drawn for those who may not have it
+        assert not CreditNote.objects.exclude(pdf="").exists()
+
+
 @pytest.mark.parametrize(("actor", "visible"), RUNS_VISIBLE.items())
 def test_who_sees_which_billing_runs(world, actor, visible):
     started = runs(world)
@@ -508,6 +529,42 @@ def test_a_client_reads_their_statement_and_no_one_elses(world):
     pdf = api.get(f"/api/billing/statements/{own}/pdf/", query)
     assert pdf.status_code == 200
     assert b"".join(pdf.streaming_content).startswith(b"%PDF")
+
+
+STATEMENTS_VISIBLE = {
+    "anonymous": 401,
+    "administrator": {"own", "neighbour", "other"},
+    "agency_manager": STAFF_OF_GOMBE,
+    "billing_agent": STAFF_OF_GOMBE,
+    "cashier": STAFF_OF_GOMBE,
+    "support_agent": STAFF_OF_GOMBE,
+    "technician": 403,
+    "hr_officer": 403,
+    "client": {"own"},
+}
+
+
+@pytest.mark.parametrize(("actor", "visible"), STATEMENTS_VISIBLE.items())
+def test_who_reads_which_statements_and_their_pdfs(world, actor, visible, tmp_path):
+    """The statement of the client, of a neighbour of the same agency, of another agency's
+    client: as data and as a PDF, to those who see the client, and to no one else."""
+    api = login(actor, world)
+    query = {"currency": "CDF", "start": "2026-01-01", "end": "2026-12-31"}
+
+    for name in ("own", "neighbour", "other"):
+        client = world[name].client
+        url = f"/api/billing/statements/{client.pk}/"
+        data, pdf = api.get(url, query), api.get(f"{url}pdf/", query)
+        if isinstance(visible, int):
+            assert (data.status_code, pdf.status_code) == (visible, visible)
+        elif name in visible:
+            assert data.status_code == 200
+            assert [line["reference"] for line in data.json()["lines"]] == [world[name].number]
+            words = pdf_words(pdf, tmp_path)
+            assert client.number in words
+            assert world[name].number in words
+        else:
+            assert (data.status_code, pdf.status_code) == (404, 404)
 
 
 @pytest.mark.parametrize(
