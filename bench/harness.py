@@ -106,6 +106,7 @@ def _headend_process(url: str, prefix: str, index: int, shared: bool, ready: Eve
         prefix=prefix,
         client_id=f"{prefix}-headend-{index}",
         shared_group="bench" if shared else None,
+        statuses=index == 0,  # as deployed: one process of the group takes statuses
         dispatch_interval=0.05,
     )
     stopping = threading.Event()
@@ -120,7 +121,8 @@ def _headend_process(url: str, prefix: str, index: int, shared: bool, ready: Eve
 
 @contextmanager
 def running_headends(url: str, prefix: str, workers: int) -> Iterator[None]:
-    """``workers`` head-end processes (one shared subscription), subscribed on entry.
+    """``workers`` head-end processes (one shared subscription for acks and telemetry,
+    statuses to the first), subscribed on entry.
 
     They are forked from the bench, so they use its database; its connections are closed
     first, each process opens its own.

@@ -28,7 +28,8 @@ from cryptography.fernet import Fernet
 ROOT = Path(__file__).resolve().parent.parent
 DEPLOY = ROOT / "deploy"
 BIN = Path(sys.executable).parent
-APP_SERVICES = ("migrate", "web", "worker", "beat", "headend")
+APP_SERVICES = ("migrate", "web", "worker", "beat", "headend", "headend-2")
+HEADENDS = ("headend", "headend-2")
 
 # Variables a production settings module reads but env.example leaves out, with the reason.
 NOT_IN_ENV_EXAMPLE = {
@@ -454,7 +455,7 @@ def test_web_worker_and_beat_start_only_after_a_successful_release():
 
     assert services["migrate"]["command"][0] == "/app/deploy/release.sh"
     assert services["migrate"]["restart"] == "no"
-    for name in ("web", "worker", "beat", "headend"):
+    for name in ("web", "worker", "beat", *HEADENDS):
         depends_on = services[name]["depends_on"]
         assert depends_on["migrate"]["condition"] == "service_completed_successfully", name
 
@@ -471,13 +472,38 @@ def test_every_long_running_service_has_a_health_check():
             assert service["healthcheck"]["test"][0] in {"CMD", "CMD-SHELL"}, name
 
 
+def _option(command: list[str], name: str) -> str | None:
+    values = [part.split("=", 1)[1] for part in command if part.startswith(f"{name}=")]
+    assert len(values) <= 1, command
+    return values[0] if values else None
+
+
+def test_the_head_ends_share_the_meters_messages_and_one_takes_the_statuses():
+    services = _compose()["services"]
+    commands = {name: services[name]["command"] for name in HEADENDS}
+
+    for name, command in commands.items():
+        assert command[:3] == ["python", "manage.py", "headend"], name
+        assert _option(command, "--shared-group") == "headend", name
+        assert services[name]["healthcheck"]["test"][0] == "CMD-SHELL", name
+        assert _option(command, "--heartbeat") in services[name]["healthcheck"]["test"][1]
+        assert services[name]["depends_on"]["mosquitto"]["condition"] == "service_healthy"
+    # Two processes with one client id would push each other off the broker.
+    client_ids = [_option(command, "--client-id") for command in commands.values()]
+    assert None not in client_ids
+    assert len(set(client_ids)) == len(client_ids)
+    # Statuses in the order a meter sent them: exactly one process takes them.
+    takers = [name for name, command in commands.items() if "--no-statuses" not in command]
+    assert takers == ["headend"]
+
+
 def test_only_caddy_is_reachable_from_outside():
     services = _compose()["services"]
 
     published = {name for name, service in services.items() if service.get("ports")}
     assert published == {"caddy"}
     assert _compose()["networks"]["backend"]["internal"] is True
-    for name in ("postgres", "redis", "mosquitto", "migrate", "beat", "headend"):
+    for name in ("postgres", "redis", "mosquitto", "migrate", "beat", *HEADENDS):
         assert services[name]["networks"] == ["backend"], name
 
 
@@ -749,6 +775,18 @@ def test_mosquitto_lets_a_meter_publish_on_its_own_topics_only(broker):
     assert received == "mwolo/meters/MTR0001/telemetry genuine"
 
 
+def test_mosquitto_lets_the_head_end_account_share_the_meters_messages(broker):
+    # The subscription of a head-end in the group (deploy/compose.yaml): the ACL must let
+    # the head-end's account take it, and the broker must deliver through it.
+    headend = broker.subscribe(HEADEND[0], "$share/headend/mwolo/meters/+/telemetry")
+
+    received = _publish_until_received(
+        broker, headend, [("MTR0001", "mwolo/meters/MTR0001/telemetry", "shared")]
+    )
+
+    assert received == "mwolo/meters/MTR0001/telemetry shared"
+
+
 def test_mosquitto_delivers_a_command_to_its_meter_only(broker):
     intruder = broker.subscribe("MTR0001", "mwolo/meters/MTR0002/cmd", wait=4)
     addressee = broker.subscribe("MTR0002", "mwolo/meters/MTR0002/cmd")
@@ -775,3 +813,38 @@ def test_mosquitto_keeps_retained_meter_status_across_a_restart(broker):
 
     assert headend.returncode == 0, errors
     assert output.strip() == f"mwolo/meters/MTR0001/status {status}"
+
+
+def test_a_head_end_taken_out_of_the_group_stops_getting_a_share_once_its_session_is_dropped(
+    broker,
+):
+    """docs/operations.md, "Head-end processes": the broker keeps giving a stopped member of
+    the group its share; a clean connection with its client id (on the loopback health
+    listener, from inside the container) ends that."""
+    shared = "$share/headend/mwolo/meters/+/telemetry"
+
+    def member(client_id: str, *extra: str) -> subprocess.Popen:
+        return subprocess.Popen(
+            [broker.tools["mosquitto_sub"], "-h", "127.0.0.1", "-p", str(broker.port), "-q", "1",
+             *broker.credentials(HEADEND[0]), "-i", client_id, "-c", "-t", shared, *extra],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+
+    staying = member("mwolo-headend", "-W", "8")
+    leaving = member("mwolo-headend-2", "-C", "1", "-W", "8")
+    # Both members subscribed: the leaving one gets a message, then disconnects.
+    _publish_until_received(broker, leaving, [("MTR0001", "mwolo/meters/MTR0001/telemetry", "0")])
+    forget = subprocess.run(
+        [broker.tools["mosquitto_sub"], "-h", "127.0.0.1", "-p", str(broker.health_port),
+         "-i", "mwolo-headend-2", "-t", "$SYS/broker/uptime", "-C", "1", "-W", "5"],
+        capture_output=True, text=True, timeout=15, check=False,
+    )  # fmt: skip
+    assert forget.returncode == 0, forget.stderr
+
+    for number in range(1, 7):
+        published = broker.publish("MTR0001", "mwolo/meters/MTR0001/telemetry", str(number))
+        assert published.returncode == 0, published.stderr
+    output, _ = staying.communicate(timeout=15)
+
+    received = [line.split()[-1] for line in output.splitlines()]
+    assert received[-6:] == ["1", "2", "3", "4", "5", "6"]

@@ -474,6 +474,9 @@ AUDITLOG_INCLUDE_TRACKING_MODELS = (
     "metering.MeterInstallation",
     "metering.MeterCommand",
     "metering.PrepaidToken",
+    # Who planned, recorded or called off a job at a site; the meter it changed is in the
+    # entries of the meter and its installation, written in the same transaction.
+    "support.WorkOrder",
 )
 
 LOGGING = {

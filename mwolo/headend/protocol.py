@@ -134,10 +134,32 @@ def command_topic(prefix: str, serial: str) -> str:
     return f"{prefix}/meters/{serial}/{KIND_CMD}"
 
 
-def subscription_topics(prefix: str, shared_group: str | None = None) -> list[str]:
-    """The head-end's subscriptions; with a group, MQTT 5 / Mosquitto shared subscriptions."""
+def subscription_topics(
+    prefix: str, shared_group: str | None = None, *, statuses: bool = True
+) -> list[str]:
+    """The head-end's subscriptions.
+
+    With a group, acks and telemetry are shared subscriptions (MQTT 5, Mosquitto): the
+    broker hands each message to one process of the group. Statuses never are: a meter's
+    last will and the status it sends on reconnecting follow each other within a round
+    trip, and two processes could store them in the wrong order, leaving an online meter
+    marked offline. One process takes them all, in order; the others pass ``statuses``
+    False.
+    """
     share = f"$share/{shared_group}/" if shared_group else ""
-    return [f"{share}{prefix}/meters/+/{kind}" for kind in KINDS_IN]
+    topics = [f"{share}{prefix}/meters/+/{kind}" for kind in KINDS_IN if kind != "status"]
+    return [*topics, f"{prefix}/meters/+/status"] if statuses else topics
+
+
+def stale_subscription_topics(
+    prefix: str, shared_group: str | None = None, *, statuses: bool = True
+) -> list[str]:
+    """The head-end's subscriptions of other settings (unshared, sharing statuses, taking
+    statuses or not), which a persistent session may still hold from an earlier run."""
+    groups = ["", f"$share/{shared_group}/"] if shared_group else [""]
+    every = [f"{share}{prefix}/meters/+/{kind}" for share in groups for kind in KINDS_IN]
+    wanted = subscription_topics(prefix, shared_group, statuses=statuses)
+    return [topic for topic in every if topic not in wanted]
 
 
 # --- Parsing ----------------------------------------------------------------------------------

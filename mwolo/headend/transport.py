@@ -1,7 +1,9 @@
 """The head-end's MQTT session: meter messages in, in batches, acknowledged after they are stored.
 
 One long-running paho-mqtt 2.x client with a persistent session (fixed client id, clean
-session off), subscribed at QoS 1 to every meter's ack, telemetry and status topics.
+session off), subscribed at QoS 1 to every meter's ack, telemetry and status topics (acks
+and telemetry shared within a group of head-ends, statuses to one of them:
+``subscription_topics``).
 
 Delivery guarantee (docs/meter-protocol.md, "Head-end"):
 
@@ -58,6 +60,7 @@ from .protocol import (
     Telemetry,
     command_topic,
     parse_message,
+    stale_subscription_topics,
     subscription_topics,
 )
 
@@ -177,6 +180,7 @@ class MqttTransport:
         on_rejected: OnRejected | None = None,
         on_worker_exit: Callable[[], object] | None = None,
         shared_group: str | None = None,
+        statuses: bool = True,
         max_batch: int = 1000,
         max_delay: float = 0.2,
         linger: float = 0.005,
@@ -193,7 +197,8 @@ class MqttTransport:
         self.address = BrokerAddress.from_url(url)
         self.prefix = prefix
         self.client_id = client_id
-        self.topics = subscription_topics(prefix, shared_group)
+        self.topics = subscription_topics(prefix, shared_group, statuses=statuses)
+        self._stale_topics = stale_subscription_topics(prefix, shared_group, statuses=statuses)
         self._handler = handler
         self._on_rejected = on_rejected
         self._on_worker_exit = on_worker_exit
@@ -419,6 +424,11 @@ class MqttTransport:
             self.address.port,
             "resumed" if flags.session_present else "new",
         )
+        # A session kept from a run with other settings (before sharing, say) still holds
+        # its subscriptions: through them the broker would deliver each message twice,
+        # or statuses to a process that must not take them. Dropped first, every time.
+        if self._stale_topics:
+            client.unsubscribe(self._stale_topics)
         # Every time: a broker that lost the session (restart without persistence) has lost
         # the subscriptions too. The price is the replay of retained statuses.
         _rc, self._subscribe_mid = client.subscribe([(topic, 1) for topic in self.topics])

@@ -4,7 +4,9 @@ Inbound, every batch the transport hands over is stored by ``telemetry_ingest``,
 ``acks_apply`` and ``statuses_apply`` (each idempotent, so a batch retried after a failure
 stores nothing twice) before the transport acknowledges it to the broker. Outbound, a loop
 sends due commands every ``dispatch_interval`` seconds and keeps the refused-message
-counters. Several head-end processes may run side by side (shared subscription, SKIP LOCKED).
+counters. Several head-end processes may run side by side: acks and telemetry shared among
+them (shared subscription), statuses taken by one of them (``statuses``), commands sent by
+whichever takes them first (SKIP LOCKED).
 """
 
 import logging
@@ -31,6 +33,7 @@ class Headend:
         prefix: str | None = None,
         client_id: str = "mwolo-headend",
         shared_group: str | None = None,
+        statuses: bool = True,
         dispatch_interval: float = 0.5,
         max_batch: int = 1000,
         heartbeat: Path | None = None,
@@ -48,6 +51,7 @@ class Headend:
             on_rejected=self.refused,
             on_worker_exit=connections.close_all,
             shared_group=shared_group,
+            statuses=statuses,
             max_batch=max_batch,
         )
 

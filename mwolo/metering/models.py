@@ -183,11 +183,13 @@ class MeterReading(models.Model):
 
     access = AccessPath(agency="meter__agency", client="meter__site__client")
 
+    # Only what a meter's register really showed: an estimate lives on the invoice it
+    # priced, never here, where it would become the baseline later readings are checked
+    # against (docs/billing.md, "Estimates").
     class Source(models.TextChoices):
         TELEMETRY = "telemetry", _("Telemetry")
         TECHNICIAN = "technician", _("Technician")
         IMPORT = "import", _("Import")
-        ESTIMATE = "estimate", _("Estimate")
 
     class Flag(models.TextChoices):
         NONE = "", _("None")

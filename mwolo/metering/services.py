@@ -1141,16 +1141,19 @@ def _commands_insert(commands: list[MeterCommand]) -> None:
 
 
 @transaction.atomic
-def commands_dispatch(*, publish: Callable[[str, bytes], object], limit: int = 1000) -> int:
-    """Send the commands that are due (new, or unacknowledged and due for a retry).
+def commands_dispatch(
+    *, publish: Callable[[str, bytes], object], limit: int = 1000, now: dt.datetime | None = None
+) -> int:
+    """Send the commands that are due at ``now`` (new, or unacknowledged and due for a retry).
 
     Expired commands are closed instead. ``publish(serial, payload)`` hands a message to
-    the broker; a command is re-sent with the same id, so a meter applies it once. Safe
+    the broker; a command is re-sent with the same id, so a meter applies it once, after
+    ``RETRY_DELAYS`` one after the other (the last one repeated) until it expires. Safe
     with several dispatchers: rows being sent (or settled) by another are skipped (SKIP
     LOCKED), so a dispatcher never waits on a lock. At most four queries, ``limit``
     commands sent and ``limit`` closed per call.
     """
-    now = clock.now()
+    now = now or clock.now()
     expired = list(
         MeterCommand.objects.select_for_update(skip_locked=True)
         .filter(status__in=MeterCommand.IN_FLIGHT, expires_at__lte=now)

@@ -20,6 +20,7 @@ from mwolo.headend.protocol import (
     command_topic,
     parse_message,
     parse_topic,
+    stale_subscription_topics,
     subscription_topics,
 )
 
@@ -99,7 +100,24 @@ def test_subscriptions_plain_and_shared():
         "mwolo/meters/+/telemetry",
         "mwolo/meters/+/status",
     ]
-    assert subscription_topics("mwolo", "headend")[0] == "$share/headend/mwolo/meters/+/ack"
+    assert stale_subscription_topics("mwolo") == []
+    # Shared: acks and telemetry among the group, statuses to one process only, unshared.
+    assert subscription_topics("mwolo", "headend") == [
+        "$share/headend/mwolo/meters/+/ack",
+        "$share/headend/mwolo/meters/+/telemetry",
+        "mwolo/meters/+/status",
+    ]
+    assert subscription_topics("mwolo", "headend", statuses=False) == [
+        "$share/headend/mwolo/meters/+/ack",
+        "$share/headend/mwolo/meters/+/telemetry",
+    ]
+    # What an earlier run with other settings may have left in the session.
+    assert stale_subscription_topics("mwolo", "headend", statuses=False) == [
+        "mwolo/meters/+/ack",
+        "mwolo/meters/+/telemetry",
+        "mwolo/meters/+/status",
+        "$share/headend/mwolo/meters/+/status",
+    ]
 
 
 # --- Valid messages -------------------------------------------------------------------------

@@ -535,20 +535,67 @@ def test_commands_reach_the_meter_with_the_exact_payload(mqtt_broker, meters, tr
 # --- Shared subscriptions ----------------------------------------------------------------------
 
 
-@amqtt_lacks(
+NO_SHARED_SUBSCRIPTIONS = (
     "no shared subscriptions: '$share/<group>/<filter>' is granted as a plain filter that "
     "matches no topic, so the workers receive nothing"
 )
-def test_shared_subscription_splits_the_load_between_workers(mqtt_broker, meters, transports):
+
+
+def statuses_of(recorder: Recorder) -> list[tuple[str, bool]]:
+    return [
+        (d.message.serial, d.message.online)
+        for d in recorder.deliveries()
+        if isinstance(d.message, Status)
+    ]
+
+
+@amqtt_lacks(NO_SHARED_SUBSCRIPTIONS)
+def test_a_shared_group_splits_acks_and_telemetry_and_one_worker_takes_every_status(
+    mqtt_broker, meters, transports
+):
     first, second = Recorder(), Recorder()
     transports(mqtt_broker, first, shared_group="headend")
-    transports(mqtt_broker, second, shared_group="headend")
+    transports(mqtt_broker, second, shared_group="headend", statuses=False)
+    sent = []
     for energy in range(40):
         meters.publish(f"SN-{energy}", "telemetry", simple_telemetry(energy), wait=False)
+        # A meter dropping and coming back: its last will, then its new status, at once.
+        online = energy % 2 == 1
+        meters.publish("SN-FLAKY", "status", f'{{"online": {str(online).lower()}}}'.encode())
+        sent.append(("SN-FLAKY", online))
+
     assert eventually(lambda: first.energies() | second.energies() == set(range(40)), timeout=10)
     assert not first.energies() & second.energies()
     assert first.energies()
     assert second.energies()
+    assert first.wait_for(lambda: len(statuses_of(first)) == len(sent))
+    assert statuses_of(first) == sent  # all of them, in the order the meter sent them
+    assert statuses_of(second) == []
+
+
+@amqtt_lacks(NO_SHARED_SUBSCRIPTIONS)
+def test_a_session_kept_from_an_unshared_run_delivers_nothing_twice_once_shared(
+    mqtt_broker, meters, transports
+):
+    client_id = f"headend-test-{uuid.uuid4().hex[:12]}"
+    earlier = transports(mqtt_broker, Recorder(), client_id=client_id)
+    earlier.stop()  # the broker keeps its session: plain subscriptions to every kind
+    first, second = Recorder(), Recorder()
+    transports(mqtt_broker, first, client_id=client_id, shared_group="headend")
+    transports(mqtt_broker, second, shared_group="headend", statuses=False)
+
+    for energy in range(40):
+        meters.publish(f"SN-{energy}", "telemetry", simple_telemetry(energy), wait=False)
+    meters.publish("SN-0", "status", b'{"online": true}')
+
+    assert eventually(lambda: first.energies() | second.energies() == set(range(40)), timeout=10)
+    assert first.wait_for(lambda: len(statuses_of(first)) == 1)
+    time.sleep(0.5)  # what a stale subscription would still deliver
+    telemetry = [m for r in (first, second) for m in r.messages() if isinstance(m, Telemetry)]
+    assert len(telemetry) == 40  # each once: the plain subscription of the earlier run is gone
+    assert first.energies()
+    assert second.energies()
+    assert statuses_of(first) == [("SN-0", True)]
 
 
 # --- Configuration -----------------------------------------------------------------------------

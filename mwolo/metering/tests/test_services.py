@@ -582,6 +582,57 @@ def test_dispatch_sends_due_commands_then_retries_with_backoff(meter):
     assert b'"action":"disconnect"' in payload.replace(b" ", b"")
 
 
+# What README.md and docs/meter-protocol.md promise: re-sent after 30 s, 1, 2, 5 and 10 min,
+# then every 30 min, and expired 24 h after it was issued.
+DOCUMENTED_RETRY_DELAYS = [dt.timedelta(seconds=s) for s in (30, 60, 120, 300, 600)]
+DOCUMENTED_RETRY_EVERY = dt.timedelta(minutes=30)
+DOCUMENTED_LIFETIME = dt.timedelta(hours=24)
+
+
+def test_an_unacknowledged_command_is_sent_again_at_every_step_of_the_schedule_then_expires(
+    meter,
+):
+    command = services.meter_relay_request(
+        meter_id=meter.pk, wanted=Relay.OFF, why="staff", source="staff"
+    )
+    expires = command.issued_at + DOCUMENTED_LIFETIME
+    sent: list[tuple[dt.datetime, bytes]] = []
+
+    def dispatch(at: dt.datetime) -> int:
+        return services.commands_dispatch(
+            publish=lambda serial, payload: sent.append((at, payload)), now=at
+        )
+
+    def status() -> str:
+        return MeterCommand.objects.values_list("status", flat=True).get(pk=command.pk)
+
+    assert dispatch(command.issued_at) == 1
+    schedule = [command.issued_at]
+    delays = iter(DOCUMENTED_RETRY_DELAYS)
+    while True:
+        due = schedule[-1] + next(delays, DOCUMENTED_RETRY_EVERY)
+        if due >= expires:
+            break
+        assert dispatch(due - dt.timedelta(seconds=1)) == 0, f"re-sent before {due}"
+        assert dispatch(due) == 1, f"not re-sent at {due}"
+        schedule.append(due)
+        assert status() == MeterCommand.Status.SENT
+
+    # 5 growing delays, then every 30 min until the 24 h are up: 53 sendings in all.
+    assert len(schedule) == 1 + 5 + 47
+    assert [at for at, _payload in sent] == schedule
+    assert {payload for _at, payload in sent} == {sent[0][1]}  # the same command id each time
+    assert dispatch(expires - dt.timedelta(microseconds=1)) == 0
+    assert status() == MeterCommand.Status.SENT  # not expired a moment early
+    assert dispatch(expires) == 0
+    command.refresh_from_db()
+    assert command.status == MeterCommand.Status.EXPIRED
+    assert command.closed_at == expires
+    assert command.attempts == len(schedule)
+    assert dispatch(expires + DOCUMENTED_RETRY_EVERY) == 0  # never sent again
+    assert len(sent) == len(schedule)
+
+
 def test_an_ack_settles_the_command_once(meter):
     command = services.meter_relay_request(
         meter_id=meter.pk, wanted=Relay.OFF, why="staff", source="staff"

@@ -3,6 +3,7 @@
 from decimal import Decimal
 
 import pytest
+from auditlog.models import LogEntry
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
@@ -11,7 +12,7 @@ from mwolo.accounts.tests.factories import AdministratorFactory, EmployeeFactory
 from mwolo.agencies.tests.factories import AgencyFactory
 from mwolo.core.permissions import Role
 from mwolo.crm.tests.factories import SiteFactory
-from mwolo.metering.models import Meter
+from mwolo.metering.models import Meter, MeterInstallation
 from mwolo.metering.tests.factories import MeterFactory, installed_meter
 from mwolo.support import services
 from mwolo.support.models import WorkOrder
@@ -196,3 +197,62 @@ def test_the_list_reads_a_fixed_number_of_rows(client, manager, site):
     for _ in range(12):
         planned_install(SiteFactory(agency=site.agency), manager)
     assert queries() == few
+
+
+# --- Audit trail ---------------------------------------------------------------------------
+
+ACTIONS = {LogEntry.Action.CREATE: "create", LogEntry.Action.UPDATE: "update"}
+
+
+def entries(obj) -> list[tuple[str, object]]:
+    """(action, actor) of each audit entry of ``obj``, oldest first."""
+    log = LogEntry.objects.get_for_object(obj).order_by("timestamp", "pk")
+    return [(ACTIONS.get(entry.action, "other"), entry.actor) for entry in log]
+
+
+@pytest.mark.parametrize("kind", ["install", "replace", "remove"])
+def test_a_job_recorded_in_the_back_office_is_in_the_audit_log_with_who_did_it(
+    client, manager, technician, site, kind
+):
+    installed = installed_meter(site) if kind != "install" else None
+    stock = MeterFactory(agency=site.agency) if kind != "remove" else None
+    meter, new_meter = (stock, None) if kind == "install" else (installed, stock)
+    client.force_login(manager)
+    client.post(
+        ADD,
+        plan_form(
+            site,
+            kind=kind,
+            meter=meter.pk if meter else "",
+            new_meter=new_meter.pk if new_meter else "",
+            assigned_to=technician.pk,
+        ),
+    )
+    order = WorkOrder.objects.get()
+
+    client.force_login(technician)
+    client.post(
+        LIST,
+        {
+            "action": "complete_work_order",
+            "_selected_action": [order.pk],
+            "confirm": "yes",
+            "register_kwh": "1200",
+            "new_register_kwh": "3",
+            "report": "Travail fait",
+        },
+    )
+
+    assert entries(order) == [("create", manager), ("update", technician)]
+    done = LogEntry.objects.get_for_object(order).latest("timestamp").changes_dict
+    assert done["status"] == ["planned", "done"]
+    if installed is not None:  # replace, remove: the old meter's installation is closed
+        closed = MeterInstallation.objects.get(meter=installed)
+        assert closed.removed_by == technician
+        assert entries(closed)[-1] == ("update", technician)
+    if stock is not None:  # install, replace: the meter from stock is installed
+        opened = MeterInstallation.objects.get(meter=stock)
+        assert entries(opened) == [("create", technician)]
+    history = client.get(reverse("admin:support_workorder_auditlog", args=[order.pk]))
+    assert history.status_code == 200
+    assert technician.username in history.content.decode()

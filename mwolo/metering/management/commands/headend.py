@@ -1,3 +1,4 @@
+import argparse
 import signal
 import threading
 from pathlib import Path
@@ -18,8 +19,15 @@ class Command(BaseCommand):
         parser.add_argument("--client-id", default="mwolo-headend")
         parser.add_argument(
             "--shared-group",
-            help="share the meters' messages with other head-end processes of this group "
-            "(MQTT shared subscription; Mosquitto)",
+            help="share the meters' acks and telemetry with other head-end processes of "
+            "this group (MQTT shared subscription; Mosquitto)",
+        )
+        parser.add_argument(
+            "--statuses",
+            action=argparse.BooleanOptionalAction,
+            default=True,
+            help="take the meters' statuses; exactly one process of a group must, so that "
+            "a meter's statuses are stored in the order it sent them (default: yes)",
         )
         parser.add_argument(
             "--heartbeat",
@@ -33,6 +41,7 @@ class Command(BaseCommand):
         *args: Any,
         client_id: str,
         shared_group: str | None,
+        statuses: bool,
         heartbeat: Path | None,
         **options: Any,
     ) -> None:
@@ -40,4 +49,6 @@ class Command(BaseCommand):
         for signum in (signal.SIGINT, signal.SIGTERM):
             signal.signal(signum, lambda *_: stop.set())
         self.stdout.write(f"head-end {client_id} running; Ctrl-C stops it")
-        Headend(client_id=client_id, shared_group=shared_group, heartbeat=heartbeat).run(stop)
+        Headend(
+            client_id=client_id, shared_group=shared_group, statuses=statuses, heartbeat=heartbeat
+        ).run(stop)
