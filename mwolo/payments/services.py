@@ -1261,13 +1261,17 @@ def payment_intents_reconcile(*, as_of: dt.datetime | None = None) -> ReconcileR
 
 
 def payment_intent_retry(*, intent_id: int, actor: User) -> PaymentIntent:
-    """A failed, cancelled or expired request tried again: a new intent, same details."""
+    """A failed, cancelled or expired request tried again: a new intent, same details,
+    pushed after commit. A paid or still pending request (in review too) is refused
+    (``ApplicationError``), nothing written."""
     old = visible_to(PaymentIntent.objects.all(), actor).filter(pk=intent_id).first()
     if old is None:
         raise ApplicationError(_("This request does not exist."), status=404)
-    if old.status in (PaymentStatus.PENDING, PaymentStatus.SUCCEEDED):
+    if old.status == PaymentStatus.SUCCEEDED:
+        raise ApplicationError(_("This request is paid: nothing to try again."))
+    if old.status == PaymentStatus.PENDING:  # it may still be paid: never ask twice
         raise ApplicationError(
-            _("This request is %s: nothing to try again.") % old.get_status_display()
+            _("This request is not settled yet: wait for its outcome before trying again.")
         )
     return payment_intent_create(
         client_id=old.client_id,

@@ -10,6 +10,7 @@ from decimal import Decimal
 import httpx
 import pytest
 from django.contrib.auth.models import Group
+from rest_framework.test import APIClient
 
 from mwolo.accounts.tests.factories import UserFactory
 from mwolo.billing.models import Invoice
@@ -27,6 +28,7 @@ from mwolo.payments.tests.factories import D
 pytestmark = pytest.mark.django_db(transaction=True)
 
 PAYS = "+243970000101"  # any number the simulator does not read as a scripted outcome
+EXPIRES = "+243970000995"  # the simulator's customer who never answers the prompt
 WAIT_S = 20
 OWED = D(24940)
 
@@ -170,6 +172,121 @@ def test_a_refused_payment_is_told_clearly_records_nothing_and_can_be_retried(
         intent.msisdn,
         invoice.pk,
     )
+
+
+INTENTS = "/api/payments/intents/"
+
+
+def api_as(user):
+    api = APIClient()
+    api.force_authenticate(user)
+    return api
+
+
+def test_a_failed_request_is_tried_again_through_the_api_and_paid(platform, owing):
+    client, invoice, user = owing
+    api = api_as(user)
+    platform.script(PAYS, "failed")  # the first push to this number fails, the next pays
+
+    asked = api.post(
+        INTENTS,
+        {
+            "provider": "airtel",
+            "msisdn": PAYS,
+            "amount": "24940",
+            "currency": "CDF",
+            "invoice": invoice.pk,
+        },
+    )
+    assert asked.status_code == 201
+    failed = wait_for(PaymentIntent.objects.get(pk=asked.json()["id"]), PaymentStatus.FAILED)
+    shown = api.get(f"{INTENTS}{failed.pk}/").json()
+    assert (shown["status"], shown["status_label"], shown["receipt_number"]) == (
+        "failed",
+        "Échoué",
+        None,
+    )
+
+    retried = api.post(f"{INTENTS}{failed.pk}/retry/")
+
+    assert retried.status_code == 201
+    again = retried.json()
+    assert again["id"] != failed.pk
+    assert again["reference"] != failed.reference
+    assert (again["provider"], again["msisdn"], again["amount"], again["invoice"]) == (
+        "airtel",
+        "+243 970 000 101",
+        "24940.00",
+        invoice.pk,
+    )
+    paid = wait_for(PaymentIntent.objects.get(pk=again["id"]), PaymentStatus.SUCCEEDED)
+    payment = Payment.objects.get()
+    assert payment.intent == paid
+    shown = api.get(f"{INTENTS}{paid.pk}/").json()
+    assert (shown["status"], shown["status_label"], shown["receipt_number"]) == (
+        "succeeded",
+        "Payé",
+        payment.receipt_number,
+    )
+    assert PaymentIntent.objects.get(pk=failed.pk).status == PaymentStatus.FAILED
+    assert Invoice.objects.get(pk=invoice.pk).status == Invoice.Status.PAID
+    assert client_balances(client_id=client.pk) == {"CDF": D("0.00")}
+    assert [t["reference"] for t in platform.transactions("airtel")] == [
+        failed.reference,
+        paid.reference,
+    ]
+
+
+@pytest.mark.parametrize(
+    ("state", "message"),
+    [
+        (
+            "pending",
+            "Cette demande n’est pas encore réglée : attendez son issue avant de réessayer.",
+        ),
+        ("paid", "Cette demande est payée : rien à relancer."),
+    ],
+)
+def test_a_pending_or_paid_request_is_not_tried_again(platform, owing, state, message):
+    client, invoice, user = owing
+    if state == "pending":  # the customer has the prompt and has not answered yet
+        platform.script(PAYS, "success", hold=True)
+    intent = wait_for_pushed(pay(client, invoice, user, "airtel"))
+    if state == "paid":
+        intent = wait_for(intent, PaymentStatus.SUCCEEDED)
+    pushes = len(platform.transactions("airtel"))
+
+    refused = api_as(user).post(f"{INTENTS}{intent.pk}/retry/")
+
+    assert refused.status_code == 400
+    assert refused.json() == {"detail": message}
+    assert list(PaymentIntent.objects.values_list("pk", flat=True)) == [intent.pk]
+    assert len(platform.transactions("airtel")) == pushes
+    assert Payment.objects.count() == (1 if state == "paid" else 0)
+
+
+@pytest.mark.parametrize("provider", ["mpesa", "vodacom", "airtel"])
+def test_a_request_the_operator_reports_expired_is_shown_expired_and_may_be_tried_again(
+    platform, live_server, owing, provider
+):
+    client, invoice, user = owing
+    # The customer never answered the prompt: the operator says it timed out.
+    intent = wait_for(pay(client, invoice, user, provider, msisdn=EXPIRES), PaymentStatus.EXPIRED)
+    platform.wait_until_done(provider, intent.provider_reference)
+
+    shown = api_as(user).get(f"{INTENTS}{intent.pk}/").json()
+    page = httpx.get(f"{live_server.url}/paiement/{intent.reference}/", timeout=10)
+
+    assert (shown["status"], shown["status_label"]) == ("expired", "Expiré sans réponse")
+    assert page.status_code == 200
+    assert (
+        "Expiré sans réponse. Rien n’a été prélevé sur votre compte : vous pouvez réessayer."
+        in page.text
+    )
+    assert 'http-equiv="refresh"' not in page.text  # final: the page stops polling
+    assert not Payment.objects.exists()
+    assert Invoice.objects.get(pk=invoice.pk).status == Invoice.Status.ISSUED
+    assert api_as(user).post(f"{INTENTS}{intent.pk}/retry/").status_code == 201
 
 
 def test_a_missing_callback_is_settled_by_the_reconciliation(platform, owing):
