@@ -1,6 +1,7 @@
 """Payments over the API: who may see and do what; bad input; fixed query counts."""
 
 import pytest
+from auditlog.models import LogEntry
 from django.contrib.auth.models import Group
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
@@ -191,6 +192,20 @@ def test_only_managers_reverse_payments(world):
     assert done.status_code == 200
     assert done.json()["status"] == "reversed"
     assert Payment.objects.get(pk=world["other"].pk).status == "recorded"
+
+
+def test_a_reversal_through_the_api_is_audited_with_who_and_why(world):
+    api, manager = login("agency_manager", world)
+    payment = world["own"]
+
+    done = api.post(f"{PAYMENTS}{payment.pk}/reverse/", {"reason": "Chèque sans provision"})
+
+    assert done.status_code == 200
+    entry = LogEntry.objects.get_for_object(payment).get(action=LogEntry.Action.UPDATE)
+    assert entry.actor == manager
+    assert entry.changes_dict["reversal_reason"] == ["", "Chèque sans provision"]
+    assert entry.changes_dict["status"] == ["recorded", "reversed"]
+    assert entry.changes_dict["reversed_by"][1] == str(manager.pk)
 
 
 # --- Mobile-money requests and tills: who sees them, fixed query counts -------------------
