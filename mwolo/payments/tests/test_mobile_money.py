@@ -390,6 +390,88 @@ def test_a_signed_callback_with_a_wrong_signature_is_refused(platform, live_serv
     assert not Payment.objects.exists()
 
 
+def vodacom_callback_caught(platform, owing, settings, callback_receiver):
+    """A paid Vodacom push whose result went to the test's receiver instead of the
+    webhook, and whose synchronous reply the adapter stopped waiting for: the request is
+    pending until a callback is confirmed. (intent, the callback as Vodacom sent it)."""
+    client, invoice, user = owing
+    platform.configure(vodacom_callback_url=callback_receiver.url("/vodacom/"))
+    patient = settings.MOBILE_MONEY
+    settings.MOBILE_MONEY = {**patient, "vodacom": {**patient["vodacom"], "push_read_timeout": 0.3}}
+    platform.script(PAYS, "success", reply_delay=1.0)
+    intent = pay(client, invoice, user, "vodacom")
+    settings.MOBILE_MONEY = patient
+    (caught,) = callback_receiver.wait_for("/vodacom/", 1)
+    return PaymentIntent.objects.get(pk=intent.pk), caught.body
+
+
+def orange_notification_caught(platform, owing, settings, callback_receiver):
+    """A payment made on Orange's page whose notification went to the test's receiver
+    (its notif_url is built from the public address): (intent, the notification as
+    Orange sent it, the webhook path it was sent to)."""
+    client, invoice, user = owing
+    settings.MWOLO_PUBLIC_URL = callback_receiver.url("").rstrip("/")
+    intent = wait_for_pushed(pay(client, invoice, user, "orange"))
+    platform.pay_orange(intent.payment_url, PAYS)
+    (caught,) = callback_receiver.wait_for("/api/payments/webhooks/orange/", 1)
+    assert caught.path == f"/api/payments/webhooks/orange/{intent.reference}/"
+    return intent, caught.body, caught.path
+
+
+def status_queries(platform, provider):
+    """The status queries the operator has seen (Orange's and Vodacom's paths)."""
+    return [
+        seen
+        for seen in platform.requests(provider)
+        if seen["path"].endswith(("/transactionstatus", "/queryTransactionStatus/"))
+    ]
+
+
+@pytest.mark.parametrize("provider", ["vodacom", "orange"])
+def test_a_callback_with_a_wrong_secret_or_token_is_refused_through_the_live_webhook(
+    platform, live_server, owing, settings, callback_receiver, provider
+):
+    """The operator's own callback, caught on its way, sent to the live webhook with its
+    only proof changed: Vodacom's secret in the URL, Orange's notif_token."""
+    client, invoice, _user = owing
+    if provider == "vodacom":
+        intent, body = vodacom_callback_caught(platform, owing, settings, callback_receiver)
+        path = f"/api/payments/webhooks/vodacom/{CALLBACK_SECRETS['vodacom']}/"
+        forged_path, forged = "/api/payments/webhooks/vodacom/not-the-secret/", body
+        reason = "bad_path_secret"
+    else:
+        intent, body, path = orange_notification_caught(
+            platform, owing, settings, callback_receiver
+        )
+        notification = json.loads(body)
+        assert notification["notif_token"] == intent.provider_extra["notif_token"]
+        forged_path = path
+        forged = json.dumps({**notification, "notif_token": "0" * 32}).encode()
+        reason = "bad_notif_token"
+    assert PaymentIntent.objects.get(pk=intent.pk).status == PaymentStatus.PENDING
+    asked = len(status_queries(platform, provider))
+
+    refused = post(live_server, forged_path, forged)
+
+    assert refused.status_code == 403
+    assert refused.json() == {"detail": reason}
+    call = WebhookCall.objects.get()
+    assert (call.provider, call.outcome) == (provider, WebhookCall.Outcome.REJECTED)
+    assert call.detail.startswith(reason)
+    assert call.body == forged.decode()  # kept as it came
+    assert len(status_queries(platform, provider)) == asked  # the operator was not asked
+    assert not Payment.objects.exists()
+    assert PaymentIntent.objects.get(pk=intent.pk).status == PaymentStatus.PENDING
+    assert Invoice.objects.get(pk=invoice.pk).status == Invoice.Status.ISSUED
+    assert client_balances(client_id=client.pk) == {"CDF": OWED}
+    # The same callback with its proof as the operator sent it records the payment.
+    accepted = post(live_server, path, body)
+    assert accepted.status_code == 200
+    assert wait_until_confirmed({"intent": intent}).outcome == WebhookCall.Outcome.SETTLED
+    assert len(status_queries(platform, provider)) == asked + 1
+    assert Payment.objects.get().intent == intent
+
+
 def test_a_callback_claiming_success_is_believed_only_if_the_operator_confirms(
     platform, live_server, owing
 ):
