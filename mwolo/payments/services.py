@@ -80,7 +80,7 @@ WHOLE_UNITS_ONLY = {"mpesa", "orange"}
 OPEN = (Invoice.Status.ISSUED, Invoice.Status.PARTIALLY_PAID)
 
 
-class AlreadyRecorded(ApplicationError):
+class AlreadyRecordedError(ApplicationError):
     """An operator's transaction id (a bank's reference) that pays once came again."""
 
 
@@ -294,7 +294,7 @@ def _record(
         # No savepoint: the error leaves the caller's transaction, which rolls back whole.
         payment.save()
     except IntegrityError as clash:
-        raise AlreadyRecorded(
+        raise AlreadyRecordedError(
             _("This transaction (%s) was recorded already.") % operator_transaction_id,
             status=409,
         ) from clash
@@ -436,7 +436,7 @@ def payment_record_bank(
             actor=actor,
             operator_transaction_id=bank_reference[:100],
         )
-    except AlreadyRecorded as clash:  # the unique constraint said so: nothing is written
+    except AlreadyRecordedError as clash:  # the unique constraint said so: nothing is written
         raise ValidationError(
             {
                 "bank_reference": _("A transfer with the reference %s is recorded already.")
