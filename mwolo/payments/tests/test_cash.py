@@ -298,7 +298,7 @@ def test_a_bank_transfer_pays_once_per_reference(gombe):
         currency="CDF",
         bank_reference="RAWBANK-778812",
     )
-    with pytest.raises(ApplicationError, match="RAWBANK-778812"):
+    with pytest.raises(ValidationError) as refused:
         services.payment_record_bank(
             actor=agent,
             client_id=site.client_id,
@@ -307,6 +307,9 @@ def test_a_bank_transfer_pays_once_per_reference(gombe):
             bank_reference="RAWBANK-778812",
         )
 
+    assert refused.value.message_dict == {
+        "bank_reference": ["Un virement de référence RAWBANK-778812 est déjà enregistré."]
+    }
     assert Payment.objects.count() == 1
     assert Invoice.objects.get(pk=invoice.pk).status == Invoice.Status.PAID
 
