@@ -206,7 +206,7 @@ def invoice_document(invoice: Invoice) -> documents.InvoiceDocument:
     elsewhere = balance - open_amount  # what the client owes (or is owed) on other documents
     # Credit beyond what this invoice asks for stays the client's (on the statement): the
     # invoice prints what it uses, and asks for nothing rather than a negative amount.
-    credit_used = min(-elsewhere, open_amount) if elsewhere < 0 else None
+    credit_used = min(-elsewhere, open_amount) if elsewhere < 0 < open_amount else None
     due = max(balance, Decimal("0.00"))
     return documents.InvoiceDocument(
         company=company(),
