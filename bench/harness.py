@@ -16,6 +16,9 @@ from contextlib import contextmanager
 from multiprocessing.synchronize import Event
 from typing import Any
 
+# A route of the benchmarks' own (``bench.urls``): JSON that reads nothing, a baseline.
+TRIVIAL_JSON_PATH = "/_bench/trivial/"
+
 
 def parse_args(description: str, default_n: int) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=description)

@@ -9,8 +9,10 @@ confirms each with the operator's status query (real HTTP to the simulator) and 
 it once. It prints:
 
 - ``webhooks_per_s``: callbacks answered per second, side by side with the same server
-  answering ``/healthz/`` (a trivial JSON view that reads the database once) as many
-  times in the same run, both after a warm-up that is not counted; p50 and p99;
+  answering ``/healthz/`` (a small JSON view that reads the database once) as many times
+  in the same run; ``webhooks_per_s_vs_trivial``: the same figure side by side with a
+  JSON view that reads nothing at all (``bench.urls``, a route of the bench's own, never
+  the product's); all after a warm-up that is not counted; p50 and p99 of each;
 - ``webhook_settlements_per_s``: distinct payments recorded per second, from the first
   callback sent to the last payment recorded (the worker runs during the whole load);
 
@@ -40,7 +42,7 @@ from pathlib import Path
 import httpx
 
 from bench._broker import private_task_queue
-from bench.harness import bench_database, emit, emit_comparison
+from bench.harness import TRIVIAL_JSON_PATH, bench_database, emit, emit_comparison
 
 ROOT = Path(__file__).resolve().parent.parent
 DUPLICATES = 0.2
@@ -106,6 +108,18 @@ def wait_until_up(url: str, process: subprocess.Popen, log: Path) -> None:
             pass
         time.sleep(0.1)
     raise RuntimeError("gunicorn did not answer")
+
+
+def trivial_reads_nothing() -> None:
+    """The trivial baseline must stay trivial: no query, whatever the middleware becomes."""
+    from django.db import connection
+    from django.test import Client, override_settings
+    from django.test.utils import CaptureQueriesContext
+
+    with override_settings(ROOT_URLCONF="bench.urls"), CaptureQueriesContext(connection) as seen:
+        answer = Client().get(TRIVIAL_JSON_PATH)
+    if answer.status_code != 200 or seen.captured_queries:
+        raise RuntimeError(f"{TRIVIAL_JSON_PATH}: {answer.status_code}, {len(seen)} queries")
 
 
 def redis_keys_delete(url: str, prefix: str) -> None:
@@ -213,9 +227,11 @@ def main() -> None:
                 )
             var_dir = tempfile.mkdtemp(prefix="mwolo-bench-")
             gunicorn_log = Path(var_dir) / "gunicorn.log"
+            trivial_reads_nothing()
             environment = {
                 **os.environ,
-                "DJANGO_SETTINGS_MODULE": "config.settings.test",
+                # The test settings, with the bench's trivial route added.
+                "DJANGO_SETTINGS_MODULE": "bench.settings",
                 "DATABASE_URL": database_url,
                 "MWOLO_VAR_DIR": var_dir,
                 "MWOLO_TEST_TASKS_EAGER": "0",
@@ -268,14 +284,20 @@ def main() -> None:
                 stderr=(Path(var_dir) / "worker.log").open("wb"),
             )
             wait_until_up(url, gunicorn, gunicorn_log)
-            trivial = [("GET", ("/healthz/", b""), {})] * len(requests)
-            asyncio.run(fire(url, trivial[:200] + warm_up, args.concurrency))
+            healthz = [("GET", ("/healthz/", b""), {})] * len(requests)
+            trivial = [("GET", (TRIVIAL_JSON_PATH, b""), {})] * len(requests)
+            asyncio.run(fire(url, healthz[:200] + trivial[:200] + warm_up, args.concurrency))
             wait_for_payments(WARM_UP, worker)
             started = time.perf_counter()
             seconds, latencies, statuses = asyncio.run(fire(url, requests, args.concurrency))
             wait_for_payments(distinct, worker)
             settle_seconds = time.perf_counter() - started
-            base_seconds, base_latencies, _ = asyncio.run(fire(url, trivial, args.concurrency))
+            base_seconds, base_latencies, base_statuses = asyncio.run(
+                fire(url, healthz, args.concurrency)
+            )
+            bare_seconds, bare_latencies, bare_statuses = asyncio.run(
+                fire(url, trivial, args.concurrency)
+            )
         finally:
             for process in (gunicorn, worker):
                 if process is not None:
@@ -299,19 +321,32 @@ def main() -> None:
             )
         if WebhookCall.objects.filter(outcome="settled").count() != distinct:
             raise RuntimeError("not one settled callback per transaction")
+        if set(base_statuses) | set(bare_statuses) != {200}:
+            raise RuntimeError(f"baselines answered {set(base_statuses) | set(bare_statuses)}")
         emit_comparison(
             "webhooks_per_s",
             len(requests) / seconds,
             "requests/s",
             args.n,
             database,
-            baseline="the same server answering /healthz/",
-            baseline_value=len(trivial) / base_seconds,
+            baseline="the same server answering /healthz/ (one database query)",
+            baseline_value=len(healthz) / base_seconds,
+        )
+        emit_comparison(
+            "webhooks_per_s_vs_trivial",
+            len(requests) / seconds,
+            "requests/s",
+            args.n,
+            database,
+            baseline=f"the same server answering {TRIVIAL_JSON_PATH} (JSON, no database query)",
+            baseline_value=len(trivial) / bare_seconds,
         )
         emit("webhook_settlements_per_s", args.n / settle_seconds, "payments/s", args.n, database)
         emit("webhooks_p50", percentile(latencies, 0.5) * 1000, "ms", args.n, database)
         emit("webhooks_p99", percentile(latencies, 0.99) * 1000, "ms", args.n, database)
         emit("healthz_p99", percentile(base_latencies, 0.99) * 1000, "ms", args.n, database)
+        emit("trivial_p50", percentile(bare_latencies, 0.5) * 1000, "ms", args.n, database)
+        emit("trivial_p99", percentile(bare_latencies, 0.99) * 1000, "ms", args.n, database)
 
 
 if __name__ == "__main__":

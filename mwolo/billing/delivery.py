@@ -204,6 +204,10 @@ def invoice_document(invoice: Invoice) -> documents.InvoiceDocument:
         invoice.currency, Decimal(0)
     )
     elsewhere = balance - open_amount  # what the client owes (or is owed) on other documents
+    # Credit beyond what this invoice asks for stays the client's (on the statement): the
+    # invoice prints what it uses, and asks for nothing rather than a negative amount.
+    credit_used = min(-elsewhere, open_amount) if elsewhere < 0 < open_amount else None
+    due = max(balance, Decimal("0.00"))
     return documents.InvoiceDocument(
         company=company(),
         number=invoice.number,
@@ -226,9 +230,9 @@ def invoice_document(invoice: Invoice) -> documents.InvoiceDocument:
         vat_amount=invoice.vat_amount,
         total=invoice.total,
         previous_balance=elsewhere if elsewhere > 0 else None,
-        client_credit=-elsewhere if elsewhere < 0 else None,
+        client_credit=credit_used,
         amount_paid=invoice.total - open_amount if open_amount != invoice.total else None,
-        balance_due=balance if balance != invoice.total else None,
+        balance_due=due if due != invoice.total else None,
         exchange_rate=_rate(issue_date),
         payment_reference=invoice.number,
         payment_options=payment_options(),

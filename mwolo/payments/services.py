@@ -80,6 +80,10 @@ WHOLE_UNITS_ONLY = {"mpesa", "orange"}
 OPEN = (Invoice.Status.ISSUED, Invoice.Status.PARTIALLY_PAID)
 
 
+class AlreadyRecordedError(ApplicationError):
+    """An operator's transaction id (a bank's reference) that pays once came again."""
+
+
 def _money(value: object, field_name: str) -> Decimal:
     if not isinstance(value, Decimal) or not value.is_finite() or value <= 0:
         raise ValidationError({field_name: _("Enter an amount above zero.")})
@@ -290,7 +294,7 @@ def _record(
         # No savepoint: the error leaves the caller's transaction, which rolls back whole.
         payment.save()
     except IntegrityError as clash:
-        raise ApplicationError(
+        raise AlreadyRecordedError(
             _("This transaction (%s) was recorded already.") % operator_transaction_id,
             status=409,
         ) from clash
@@ -410,7 +414,10 @@ def payment_record_bank(
     bank_reference: str,
     invoice_id: int | None = None,
 ) -> Payment:
-    """A bank transfer a billing agent saw on the statement; its reference pays once."""
+    """A bank transfer a billing agent saw on the statement; its reference pays once (a
+    second time is a field error on ``bank_reference``). Atomic; raises before writing:
+    ``PermissionDenied`` for a role that does not record transfers, ``ApplicationError``
+    (404) for a client outside the actor's agencies, ``ValidationError`` on bad input."""
     if not actor.has_perm("payments.add_payment") or not actor.has_perm("billing.add_creditnote"):
         raise PermissionDenied
     amount, currency = _money(amount, "amount"), _currency(currency)
@@ -419,15 +426,23 @@ def payment_record_bank(
         raise ValidationError({"bank_reference": _("Enter the bank's reference of the transfer.")})
     client = _visible_client(client_id, actor)
     _lock_client(client.pk)
-    return _record(
-        client=client,
-        method=Method.BANK,
-        amount=amount,
-        currency=currency,
-        invoice_id=_chosen_invoice(invoice_id, client),
-        actor=actor,
-        operator_transaction_id=bank_reference[:100],
-    )
+    try:
+        return _record(
+            client=client,
+            method=Method.BANK,
+            amount=amount,
+            currency=currency,
+            invoice_id=_chosen_invoice(invoice_id, client),
+            actor=actor,
+            operator_transaction_id=bank_reference[:100],
+        )
+    except AlreadyRecordedError as clash:  # the unique constraint said so: nothing is written
+        raise ValidationError(
+            {
+                "bank_reference": _("A transfer with the reference %s is recorded already.")
+                % bank_reference
+            }
+        ) from clash
 
 
 @dataclass(frozen=True)
@@ -1261,13 +1276,17 @@ def payment_intents_reconcile(*, as_of: dt.datetime | None = None) -> ReconcileR
 
 
 def payment_intent_retry(*, intent_id: int, actor: User) -> PaymentIntent:
-    """A failed, cancelled or expired request tried again: a new intent, same details."""
+    """A failed, cancelled or expired request tried again: a new intent, same details,
+    pushed after commit. A paid or still pending request (in review too) is refused
+    (``ApplicationError``), nothing written."""
     old = visible_to(PaymentIntent.objects.all(), actor).filter(pk=intent_id).first()
     if old is None:
         raise ApplicationError(_("This request does not exist."), status=404)
-    if old.status in (PaymentStatus.PENDING, PaymentStatus.SUCCEEDED):
+    if old.status == PaymentStatus.SUCCEEDED:
+        raise ApplicationError(_("This request is paid: nothing to try again."))
+    if old.status == PaymentStatus.PENDING:  # it may still be paid: never ask twice
         raise ApplicationError(
-            _("This request is %s: nothing to try again.") % old.get_status_display()
+            _("This request is not settled yet: wait for its outcome before trying again.")
         )
     return payment_intent_create(
         client_id=old.client_id,

@@ -1,6 +1,7 @@
 """The payments back office: who sees what, the actions, fixed query counts."""
 
 import pytest
+from auditlog.models import LogEntry
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
@@ -118,7 +119,8 @@ def test_reversing_asks_for_a_reason_and_only_managers_may(client, world):
         action_form.fields["action"].choices
     )
 
-    client.force_login(EmployeeFactory(role=Role.AGENCY_MANAGER, agency=world["gombe"]))
+    manager = EmployeeFactory(role=Role.AGENCY_MANAGER, agency=world["gombe"])
+    client.force_login(manager)
     asked = client.post(PAYMENTS, chosen)
     assert asked.status_code == 200
     assert "Annuler des paiements" in asked.content.decode()
@@ -132,6 +134,13 @@ def test_reversing_asks_for_a_reason_and_only_managers_may(client, world):
 
     assert f"{payment.receipt_number} annulé." in done.content.decode()
     assert Payment.objects.get(pk=payment.pk).status == Payment.Status.REVERSED
+    # The audit trail says who reversed it and why, on the payment's history page too.
+    entry = LogEntry.objects.get_for_object(payment).get(action=LogEntry.Action.UPDATE)
+    assert entry.actor == manager
+    assert entry.changes_dict["reversal_reason"] == ["", "Mauvais client"]
+    assert entry.changes_dict["status"] == ["recorded", "reversed"]
+    history = client.get(reverse("admin:payments_payment_auditlog", args=[payment.pk]))
+    assert "Mauvais client" in history.content.decode()
 
 
 @pytest.mark.parametrize(

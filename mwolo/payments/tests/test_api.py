@@ -1,6 +1,7 @@
 """Payments over the API: who may see and do what; bad input; fixed query counts."""
 
 import pytest
+from auditlog.models import LogEntry
 from django.contrib.auth.models import Group
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
@@ -8,6 +9,7 @@ from rest_framework.test import APIClient
 
 from mwolo.accounts.tests.factories import AdministratorFactory, EmployeeFactory, UserFactory
 from mwolo.agencies.tests.factories import AgencyFactory
+from mwolo.billing.selectors import client_balances
 from mwolo.core import clock
 from mwolo.core.permissions import ROLE_GROUP_NAMES, Role
 from mwolo.geo.tests.factories import commune
@@ -191,6 +193,181 @@ def test_only_managers_reverse_payments(world):
     assert done.status_code == 200
     assert done.json()["status"] == "reversed"
     assert Payment.objects.get(pk=world["other"].pk).status == "recorded"
+
+
+def test_a_reversal_through_the_api_is_audited_with_who_and_why(world):
+    api, manager = login("agency_manager", world)
+    payment = world["own"]
+
+    done = api.post(f"{PAYMENTS}{payment.pk}/reverse/", {"reason": "Chèque sans provision"})
+
+    assert done.status_code == 200
+    entry = LogEntry.objects.get_for_object(payment).get(action=LogEntry.Action.UPDATE)
+    assert entry.actor == manager
+    assert entry.changes_dict["reversal_reason"] == ["", "Chèque sans provision"]
+    assert entry.changes_dict["status"] == ["recorded", "reversed"]
+    assert entry.changes_dict["reversed_by"][1] == str(manager.pk)
+
+
+# --- Bank transfers ----------------------------------------------------------------------
+
+BANK = f"{PAYMENTS}bank/"
+
+
+def transfer(world, **changes):
+    """What is left on the Gombe client's invoice (23 940 CDF), by transfer."""
+    return {
+        "client": world["own"].client_id,
+        "amount": "23940",
+        "currency": "CDF",
+        "bank_reference": "RAW-2026-11-0042",
+        **changes,
+    }
+
+
+def nothing_written(world):
+    """Only the fixture's two cash payments; each invoice still owes 23 940 CDF."""
+    assert set(Payment.objects.values_list("method", flat=True)) == {"cash"}
+    assert Payment.objects.count() == 2
+    for name in ("own", "other"):
+        assert client_balances(client_id=world[name].client_id) == {"CDF": D(23940)}
+
+
+@pytest.mark.parametrize(
+    ("actor", "status"),
+    [
+        ("billing_agent", 201),
+        ("agency_manager", 201),
+        ("administrator", 201),
+        ("cashier", 403),  # cash at the till only
+        ("support_agent", 403),
+        ("technician", 403),
+        ("hr_officer", 403),
+        ("client", 403),
+        ("anonymous", 401),
+    ],
+)
+def test_who_records_bank_transfers(world, actor, status):
+    api, user = login(actor, world)
+
+    response = api.post(BANK, transfer(world))
+
+    assert response.status_code == status
+    if status != 201:
+        if status == 401:
+            assert response["WWW-Authenticate"].startswith("Bearer")
+        nothing_written(world)
+        return
+    body = response.json()
+    assert (body["method"], body["method_label"]) == ("bank", "Virement bancaire")
+    assert (body["amount"], body["currency"]) == ("23940.00", "CDF")
+    assert body["operator_transaction_id"] == "RAW-2026-11-0042"
+    payment = Payment.objects.get(method="bank")
+    assert (payment.receipt_number, payment.recorded_by) == (body["receipt_number"], user)
+    assert payment.client_id == world["own"].client_id
+    assert world["own"].client.invoices.get().status == "paid"
+    assert client_balances(client_id=world["own"].client_id) == {"CDF": D("0.00")}
+    assert client_balances(client_id=world["other"].client_id) == {"CDF": D(23940)}
+
+
+def test_a_transfer_for_a_client_of_another_agency_is_refused(world):
+    api, _user = login("billing_agent", world)
+
+    response = api.post(BANK, transfer(world, client=world["other"].client_id))
+
+    assert response.status_code == 404
+    nothing_written(world)
+
+
+def test_a_bank_reference_pays_once(world):
+    api, _user = login("billing_agent", world)
+    assert api.post(BANK, transfer(world, amount="1000")).status_code == 201
+    once = Payment.objects.get(method="bank")
+
+    # The same reference again, typed with spaces around it, or for another client.
+    again = api.post(
+        BANK,
+        transfer(world, amount="1000", bank_reference=" RAW-2026-11-0042 "),
+    )
+    administrator, _user = login("administrator", world)
+    other = administrator.post(
+        BANK, transfer(world, client=world["other"].client_id, amount="1000")
+    )
+
+    for refused in (again, other):
+        assert refused.status_code == 400
+        assert refused.json() == {
+            "bank_reference": ["Un virement de référence RAW-2026-11-0042 est déjà enregistré."]
+        }
+    assert list(Payment.objects.filter(method="bank")) == [once]
+    assert client_balances(client_id=world["own"].client_id) == {"CDF": D(22940)}
+    assert client_balances(client_id=world["other"].client_id) == {"CDF": D(23940)}
+
+
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [
+        ({"amount": "-5"}, "amount"),
+        ({"amount": "0"}, "amount"),
+        ({"amount": "abc"}, "amount"),
+        ({"amount": "12.345"}, "amount"),
+        ({"amount": "NaN"}, "amount"),
+        ({"amount": "1e30"}, "amount"),
+        ({"amount": None}, "amount"),
+        ({"currency": "EUR"}, "currency"),
+        ({"currency": None}, "currency"),
+        ({"bank_reference": None}, "bank_reference"),
+        ({"bank_reference": "   "}, "bank_reference"),
+        ({"bank_reference": "R" * 101}, "bank_reference"),
+        ({"client": None}, "client"),
+        ({"client": "abc"}, "client"),
+        ({"invoice": "abc"}, "invoice"),
+        ({"invoice": "other"}, "invoice"),  # another client's invoice
+        ({"currency": "USD", "amount": "10"}, "detail"),  # no dollar rate this week
+    ],
+)
+def test_a_bad_transfer_is_a_400_and_writes_nothing(world, changes, field):
+    api, _user = login("billing_agent", world)
+    if changes.get("invoice") == "other":
+        changes = {"invoice": world["other"].client.invoices.get().pk}
+    payload = {k: v for k, v in transfer(world, **changes).items() if v is not None}
+
+    response = api.post(BANK, payload, format="json")
+
+    assert response.status_code == 400
+    assert field in response.json()
+    nothing_written(world)
+
+
+def test_the_transfer_list_reads_a_fixed_number_of_queries(world):
+    api, _user = login("administrator", world)
+    agents = {
+        name: EmployeeFactory(role=Role.BILLING_AGENT, agency=world[name].client.agency)
+        for name in ("own", "other")
+    }
+
+    def record(name, reference):
+        services.payment_record_bank(
+            actor=agents[name],
+            client_id=world[name].client_id,
+            amount=D(10),
+            currency="CDF",
+            bank_reference=reference,
+        )
+
+    def count():
+        with CaptureQueriesContext(connection) as captured:
+            listed = api.get(PAYMENTS, {"method": "bank"})
+        assert listed.status_code == 200
+        return len(captured), len(listed.json()["results"])
+
+    record("own", "VIR-0")
+    count()  # the user's permissions are read once
+    few, shown = count()
+    for index in range(1, 5):
+        record("own", f"VIR-G{index}")
+        record("other", f"VIR-L{index}")
+    assert count() == (few, shown + 8)
 
 
 # --- Mobile-money requests and tills: who sees them, fixed query counts -------------------

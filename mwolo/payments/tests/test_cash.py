@@ -1,19 +1,28 @@
 """Cash at the till, bank transfers, allocation, credit, reversal and refunds."""
 
+import datetime as dt
 import threading
 
 import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import connections
+from rest_framework.test import APIClient
 
 from mwolo.accounts.tests.factories import EmployeeFactory
 from mwolo.agencies.tests.factories import AgencyFactory
+from mwolo.billing import services as billing
+from mwolo.billing.delivery import invoices_deliver
 from mwolo.billing.models import AccountEntry, Invoice
 from mwolo.billing.selectors import client_balances, invoices_open_amounts
 from mwolo.billing.services import credit_note_issue
+from mwolo.billing.tests.factories import local, pdf_text
+from mwolo.core import clock
 from mwolo.core.exceptions import ApplicationError
 from mwolo.core.permissions import Role
 from mwolo.geo.tests.factories import commune
+from mwolo.metering.models import MeterReading
+from mwolo.metering.services import readings_record
+from mwolo.notifications.models import Notification
 from mwolo.payments import services
 from mwolo.payments.models import CashSession, Payment, Refund
 from mwolo.payments.tests.factories import (
@@ -83,20 +92,9 @@ def test_a_chosen_invoice_is_paid_first(gombe, till):
     assert statuses(invoices) == [Invoice.Status.ISSUED, Invoice.Status.PAID]
 
 
-def test_an_overpayment_stays_as_credit_and_pays_the_next_invoice(gombe, till):
-    site, (_september,) = site_with_invoices(agency=gombe, months=(SEPTEMBER,))
-
-    services.payment_record_cash(
-        cashier=till, client_id=site.client_id, amount=D(30000), currency="CDF"
-    )
-    assert client_balances(client_id=site.client_id) == {"CDF": D("-5060.00")}
-
-    # October's invoice is issued later: the credit is set against it.
-    from mwolo.billing import services as billing
-    from mwolo.billing.tests.factories import local
-    from mwolo.metering.models import MeterReading
-    from mwolo.metering.services import readings_record
-
+def october_issued(site):
+    """October's reading, draft and issue, as the billing run does it: the invoice's PDF
+    and notice (and the credit set against it) follow once the issue commits."""
     readings_record(
         meter_id=site.meters.get().pk,
         readings=[(local("2026-10-31", "20:00"), D(1220))],
@@ -104,15 +102,73 @@ def test_an_overpayment_stays_as_credit_and_pays_the_next_invoice(gombe, till):
         actor=None,
     )
     billing.invoices_draft(period=OCTOBER, site_ids=[site.pk])
-    october = billing.invoice_issue(
+    return billing.invoice_issue(
         invoice_id=Invoice.objects.get(site=site, period=OCTOBER).pk, actor=None
     )
 
-    assert services.client_credit_apply(client_id=site.client_id) == 1
-    assert Invoice.objects.get(pk=october.pk).status == Invoice.Status.PARTIALLY_PAID
-    assert invoices_open_amounts(invoice_ids=[october.pk]) == {october.pk: D("19880.00")}
-    assert client_balances(client_id=site.client_id) == {"CDF": D("19880.00")}
-    assert services.client_credit_apply(client_id=site.client_id) == 0  # nothing twice
+
+@pytest.mark.parametrize(
+    ("paid", "status", "left", "balance", "used", "told"),
+    [
+        # 5 060 of credit on October's 24 940: partly paid, 19 880 left to pay.
+        pytest.param(
+            D(30000), "partially_paid", D(19880), D(19880), "5 060,00", "19 880,00", id="partly"
+        ),
+        # 35 060 of credit: October paid whole, 10 120 of credit still the client's.
+        pytest.param(D(60000), "paid", D(0), D(-10120), "24 940,00", "0,00", id="fully"),
+    ],
+)
+def test_an_overpayment_stays_as_credit_and_pays_the_next_invoice_when_it_is_issued(
+    gombe,
+    till,
+    django_capture_on_commit_callbacks,
+    tmp_path,
+    paid,
+    status,
+    left,
+    balance,
+    used,
+    told,
+):
+    site, (_september,) = site_with_invoices(agency=gombe, months=(SEPTEMBER,))
+    services.payment_record_cash(
+        cashier=till, client_id=site.client_id, amount=paid, currency="CDF"
+    )
+    credit = paid - D(24940)
+    assert client_balances(client_id=site.client_id) == {"CDF": -credit}
+
+    with django_capture_on_commit_callbacks(execute=True):
+        october = october_issued(site)
+
+    october.refresh_from_db()
+    assert october.status == status
+    assert invoices_open_amounts(invoice_ids=[october.pk]) == {october.pk: left}
+    assert client_balances(client_id=site.client_id) == {"CDF": balance}
+    # The notice sent with the invoice asks for what is left to pay, never less than nothing.
+    notice = Notification.objects.get(event="invoice_issued", client=site.client)
+    assert f"de {told} CDF" in notice.body.replace("\u202f", " ").replace("\xa0", " ")
+    # Its PDF prints the credit it uses and what is left to pay.
+    text = " ".join(pdf_text(october.pdf.open("rb").read(), tmp_path).split())
+    assert f"Crédit client -{used} CDF NET À PAYER {told} CDF" in text
+    # The statement the client and staff read agrees with the balance, line by line.
+    staff = EmployeeFactory(role=Role.BILLING_AGENT, agency=gombe)
+    api = APIClient()
+    api.force_authenticate(staff)
+    today = clock.today("Africa/Kinshasa")
+    statement = api.get(
+        f"/api/billing/statements/{site.client_id}/",
+        {"currency": "CDF", "start": today - dt.timedelta(days=1), "end": today},
+    ).json()
+    assert statement["opening"] == "0.00"
+    assert statement["closing"] == f"{balance:.2f}"
+    assert D(statement["closing"]) == sum(
+        D(line["debit"]) - D(line["credit"]) for line in statement["lines"]
+    )
+    # Delivered again (the backlog job, a retried task): the credit is not used twice.
+    entries = AccountEntry.objects.count()
+    invoices_deliver(invoice_ids=[october.pk])
+    assert AccountEntry.objects.count() == entries
+    assert client_balances(client_id=site.client_id) == {"CDF": balance}
 
 
 def test_dollars_are_converted_at_the_days_rate(gombe, till):
@@ -242,7 +298,7 @@ def test_a_bank_transfer_pays_once_per_reference(gombe):
         currency="CDF",
         bank_reference="RAWBANK-778812",
     )
-    with pytest.raises(ApplicationError, match="RAWBANK-778812"):
+    with pytest.raises(ValidationError) as refused:
         services.payment_record_bank(
             actor=agent,
             client_id=site.client_id,
@@ -251,6 +307,9 @@ def test_a_bank_transfer_pays_once_per_reference(gombe):
             bank_reference="RAWBANK-778812",
         )
 
+    assert refused.value.message_dict == {
+        "bank_reference": ["Un virement de référence RAWBANK-778812 est déjà enregistré."]
+    }
     assert Payment.objects.count() == 1
     assert Invoice.objects.get(pk=invoice.pk).status == Invoice.Status.PAID
 

@@ -10,6 +10,7 @@ from decimal import Decimal
 import httpx
 import pytest
 from django.contrib.auth.models import Group
+from rest_framework.test import APIClient
 
 from mwolo.accounts.tests.factories import UserFactory
 from mwolo.billing.models import Invoice
@@ -27,6 +28,7 @@ from mwolo.payments.tests.factories import D
 pytestmark = pytest.mark.django_db(transaction=True)
 
 PAYS = "+243970000101"  # any number the simulator does not read as a scripted outcome
+EXPIRES = "+243970000995"  # the simulator's customer who never answers the prompt
 WAIT_S = 20
 OWED = D(24940)
 
@@ -63,9 +65,38 @@ def receipt_text(payment, tmp_path):
     ).stdout
 
 
+LABELS = {
+    "mpesa": "M-Pesa",
+    "vodacom": "Vodacom M-Pesa",
+    "airtel": "Airtel Money",
+    "orange": "Orange Money",
+}
+
+
+def wait_for_notice(client, event):
+    """The client's notice of ``event`` once it has left the outbox."""
+    deadline = time.monotonic() + WAIT_S
+    while True:
+        notice = Notification.objects.filter(event=event, client=client).first()
+        if notice is not None and notice.status == Notification.Status.SENT:
+            return notice
+        assert time.monotonic() < deadline, f"no {event} notice sent"
+        time.sleep(0.05)
+
+
+def readable(text):
+    """Text with the spaces French number formats use made plain."""
+    return " ".join(text.replace("\u202f", " ").replace("\xa0", " ").split())
+
+
 @pytest.mark.parametrize("provider", ["mpesa", "vodacom", "airtel", "orange"])
 def test_a_client_pays_an_invoice_by_mobile_money(platform, owing, provider, tmp_path):
     client, invoice, user = owing
+    if provider == "vodacom":
+        # Vodacom's payment call answers when the customer has typed the PIN, the moment
+        # it calls the result URL too. Its reply (and status replies) wait a second here,
+        # so it is the callback that records the payment; the late reply finds it paid.
+        platform.script(PAYS, "success", reply_delay=1.0)
 
     intent = pay(client, invoice, user, provider)
     if provider == "orange":  # the client is sent to Orange's page and pays there
@@ -73,31 +104,36 @@ def test_a_client_pays_an_invoice_by_mobile_money(platform, owing, provider, tmp
         platform.pay_orange(intent.payment_url, PAYS)
     intent = wait_for(intent, PaymentStatus.SUCCEEDED)
 
+    # The operator's callback came once, was answered as it expects, kept as it came and
+    # confirmed: it is what recorded the payment.
+    sent = platform.wait_until_done(provider, intent.provider_reference)
+    assert [callback.get("status") for callback in sent["callbacks"]] == [200]
+    call = wait_until_confirmed({"intent": intent})
+    assert (call.provider, call.outcome) == (provider, WebhookCall.Outcome.SETTLED)
+    assert WebhookCall.objects.filter(intent=intent).count() == 1
+    assert sent["receipt"] in call.body
     payment = Payment.objects.get(intent=intent)
     assert (payment.method, payment.amount, payment.credited) == (provider, D(24940), D(24940))
-    assert payment.operator_transaction_id
+    assert payment.operator_transaction_id == sent["receipt"]
     assert Invoice.objects.get(pk=invoice.pk).status == Invoice.Status.PAID
     assert client_balances(client_id=client.pk) == {"CDF": D("0.00")}
-    text = receipt_text(payment, tmp_path)
+    # The receipt says what was paid, how, for which invoice, and that nothing is left.
+    text = readable(receipt_text(payment, tmp_path))
     assert payment.receipt_number in text
-    assert "24 940,00" in text
+    assert "24 940,00 CDF" in text
     assert invoice.number in text
-    # The client is told, once; the operator's callback was kept as it came.
-    deadline = time.monotonic() + WAIT_S
-    while not Notification.objects.filter(event="payment_receipt").exists():
-        assert time.monotonic() < deadline, "no receipt notice"
-        time.sleep(0.05)
+    assert LABELS[provider] in text
+    assert payment.operator_transaction_id in text
+    # The client is told once, by SMS to their own number (their channel), in French.
+    notice = wait_for_notice(client, "payment_receipt")
     assert Notification.objects.filter(event="payment_receipt", client=client).count() == 1
-    calls = WebhookCall.objects.filter(provider=provider, intent=intent)
-    # Vodacom's synchronous answer may settle before its callback comes; a callback is
-    # confirmed with the operator after it is stored.
-    deadline = time.monotonic() + WAIT_S
-    while (provider != "vodacom" and not calls.exists()) or calls.filter(
-        outcome=WebhookCall.Outcome.QUEUED
-    ).exists():
-        assert time.monotonic() < deadline, "no callback stored and confirmed"
-        time.sleep(0.05)
-    assert all(call.outcome in ("settled", "duplicate") for call in calls)
+    assert (notice.channel, notice.recipient) == ("sms", client.phone.as_e164)
+    today = clock.today("Africa/Kinshasa")
+    assert readable(notice.body).startswith(
+        f"Mwolo Energy: paiement de 24 940,00 CDF enregistré le {today:%d/%m/%Y}"
+    )
+    assert f"({LABELS[provider]}), réf. {payment.receipt_number}." in notice.body
+    assert "Reste à payer: 0,00 CDF" in readable(notice.body)
 
 
 def wait_for_pushed(intent):
@@ -136,6 +172,121 @@ def test_a_refused_payment_is_told_clearly_records_nothing_and_can_be_retried(
         intent.msisdn,
         invoice.pk,
     )
+
+
+INTENTS = "/api/payments/intents/"
+
+
+def api_as(user):
+    api = APIClient()
+    api.force_authenticate(user)
+    return api
+
+
+def test_a_failed_request_is_tried_again_through_the_api_and_paid(platform, owing):
+    client, invoice, user = owing
+    api = api_as(user)
+    platform.script(PAYS, "failed")  # the first push to this number fails, the next pays
+
+    asked = api.post(
+        INTENTS,
+        {
+            "provider": "airtel",
+            "msisdn": PAYS,
+            "amount": "24940",
+            "currency": "CDF",
+            "invoice": invoice.pk,
+        },
+    )
+    assert asked.status_code == 201
+    failed = wait_for(PaymentIntent.objects.get(pk=asked.json()["id"]), PaymentStatus.FAILED)
+    shown = api.get(f"{INTENTS}{failed.pk}/").json()
+    assert (shown["status"], shown["status_label"], shown["receipt_number"]) == (
+        "failed",
+        "Échoué",
+        None,
+    )
+
+    retried = api.post(f"{INTENTS}{failed.pk}/retry/")
+
+    assert retried.status_code == 201
+    again = retried.json()
+    assert again["id"] != failed.pk
+    assert again["reference"] != failed.reference
+    assert (again["provider"], again["msisdn"], again["amount"], again["invoice"]) == (
+        "airtel",
+        "+243 970 000 101",
+        "24940.00",
+        invoice.pk,
+    )
+    paid = wait_for(PaymentIntent.objects.get(pk=again["id"]), PaymentStatus.SUCCEEDED)
+    payment = Payment.objects.get()
+    assert payment.intent == paid
+    shown = api.get(f"{INTENTS}{paid.pk}/").json()
+    assert (shown["status"], shown["status_label"], shown["receipt_number"]) == (
+        "succeeded",
+        "Payé",
+        payment.receipt_number,
+    )
+    assert PaymentIntent.objects.get(pk=failed.pk).status == PaymentStatus.FAILED
+    assert Invoice.objects.get(pk=invoice.pk).status == Invoice.Status.PAID
+    assert client_balances(client_id=client.pk) == {"CDF": D("0.00")}
+    assert [t["reference"] for t in platform.transactions("airtel")] == [
+        failed.reference,
+        paid.reference,
+    ]
+
+
+@pytest.mark.parametrize(
+    ("state", "message"),
+    [
+        (
+            "pending",
+            "Cette demande n’est pas encore réglée : attendez son issue avant de réessayer.",
+        ),
+        ("paid", "Cette demande est payée : rien à relancer."),
+    ],
+)
+def test_a_pending_or_paid_request_is_not_tried_again(platform, owing, state, message):
+    client, invoice, user = owing
+    if state == "pending":  # the customer has the prompt and has not answered yet
+        platform.script(PAYS, "success", hold=True)
+    intent = wait_for_pushed(pay(client, invoice, user, "airtel"))
+    if state == "paid":
+        intent = wait_for(intent, PaymentStatus.SUCCEEDED)
+    pushes = len(platform.transactions("airtel"))
+
+    refused = api_as(user).post(f"{INTENTS}{intent.pk}/retry/")
+
+    assert refused.status_code == 400
+    assert refused.json() == {"detail": message}
+    assert list(PaymentIntent.objects.values_list("pk", flat=True)) == [intent.pk]
+    assert len(platform.transactions("airtel")) == pushes
+    assert Payment.objects.count() == (1 if state == "paid" else 0)
+
+
+@pytest.mark.parametrize("provider", ["mpesa", "vodacom", "airtel"])
+def test_a_request_the_operator_reports_expired_is_shown_expired_and_may_be_tried_again(
+    platform, live_server, owing, provider
+):
+    client, invoice, user = owing
+    # The customer never answered the prompt: the operator says it timed out.
+    intent = wait_for(pay(client, invoice, user, provider, msisdn=EXPIRES), PaymentStatus.EXPIRED)
+    platform.wait_until_done(provider, intent.provider_reference)
+
+    shown = api_as(user).get(f"{INTENTS}{intent.pk}/").json()
+    page = httpx.get(f"{live_server.url}/paiement/{intent.reference}/", timeout=10)
+
+    assert (shown["status"], shown["status_label"]) == ("expired", "Expiré sans réponse")
+    assert page.status_code == 200
+    assert (
+        "Expiré sans réponse. Rien n’a été prélevé sur votre compte : vous pouvez réessayer."
+        in page.text
+    )
+    assert 'http-equiv="refresh"' not in page.text  # final: the page stops polling
+    assert not Payment.objects.exists()
+    assert Invoice.objects.get(pk=invoice.pk).status == Invoice.Status.ISSUED
+    assert api_as(user).post(f"{INTENTS}{intent.pk}/retry/").status_code == 201
 
 
 def test_a_missing_callback_is_settled_by_the_reconciliation(platform, owing):
@@ -237,6 +388,88 @@ def test_a_signed_callback_with_a_wrong_signature_is_refused(platform, live_serv
     assert response.status_code == 403
     assert WebhookCall.objects.filter(outcome="rejected", detail__contains="bad_signature").exists()
     assert not Payment.objects.exists()
+
+
+def vodacom_callback_caught(platform, owing, settings, callback_receiver):
+    """A paid Vodacom push whose result went to the test's receiver instead of the
+    webhook, and whose synchronous reply the adapter stopped waiting for: the request is
+    pending until a callback is confirmed. (intent, the callback as Vodacom sent it)."""
+    client, invoice, user = owing
+    platform.configure(vodacom_callback_url=callback_receiver.url("/vodacom/"))
+    patient = settings.MOBILE_MONEY
+    settings.MOBILE_MONEY = {**patient, "vodacom": {**patient["vodacom"], "push_read_timeout": 0.3}}
+    platform.script(PAYS, "success", reply_delay=1.0)
+    intent = pay(client, invoice, user, "vodacom")
+    settings.MOBILE_MONEY = patient
+    (caught,) = callback_receiver.wait_for("/vodacom/", 1)
+    return PaymentIntent.objects.get(pk=intent.pk), caught.body
+
+
+def orange_notification_caught(platform, owing, settings, callback_receiver):
+    """A payment made on Orange's page whose notification went to the test's receiver
+    (its notif_url is built from the public address): (intent, the notification as
+    Orange sent it, the webhook path it was sent to)."""
+    client, invoice, user = owing
+    settings.MWOLO_PUBLIC_URL = callback_receiver.url("").rstrip("/")
+    intent = wait_for_pushed(pay(client, invoice, user, "orange"))
+    platform.pay_orange(intent.payment_url, PAYS)
+    (caught,) = callback_receiver.wait_for("/api/payments/webhooks/orange/", 1)
+    assert caught.path == f"/api/payments/webhooks/orange/{intent.reference}/"
+    return intent, caught.body, caught.path
+
+
+def status_queries(platform, provider):
+    """The status queries the operator has seen (Orange's and Vodacom's paths)."""
+    return [
+        seen
+        for seen in platform.requests(provider)
+        if seen["path"].endswith(("/transactionstatus", "/queryTransactionStatus/"))
+    ]
+
+
+@pytest.mark.parametrize("provider", ["vodacom", "orange"])
+def test_a_callback_with_a_wrong_secret_or_token_is_refused_through_the_live_webhook(
+    platform, live_server, owing, settings, callback_receiver, provider
+):
+    """The operator's own callback, caught on its way, sent to the live webhook with its
+    only proof changed: Vodacom's secret in the URL, Orange's notif_token."""
+    client, invoice, _user = owing
+    if provider == "vodacom":
+        intent, body = vodacom_callback_caught(platform, owing, settings, callback_receiver)
+        path = f"/api/payments/webhooks/vodacom/{CALLBACK_SECRETS['vodacom']}/"
+        forged_path, forged = "/api/payments/webhooks/vodacom/not-the-secret/", body
+        reason = "bad_path_secret"
+    else:
+        intent, body, path = orange_notification_caught(
+            platform, owing, settings, callback_receiver
+        )
+        notification = json.loads(body)
+        assert notification["notif_token"] == intent.provider_extra["notif_token"]
+        forged_path = path
+        forged = json.dumps({**notification, "notif_token": "0" * 32}).encode()
+        reason = "bad_notif_token"
+    assert PaymentIntent.objects.get(pk=intent.pk).status == PaymentStatus.PENDING
+    asked = len(status_queries(platform, provider))
+
+    refused = post(live_server, forged_path, forged)
+
+    assert refused.status_code == 403
+    assert refused.json() == {"detail": reason}
+    call = WebhookCall.objects.get()
+    assert (call.provider, call.outcome) == (provider, WebhookCall.Outcome.REJECTED)
+    assert call.detail.startswith(reason)
+    assert call.body == forged.decode()  # kept as it came
+    assert len(status_queries(platform, provider)) == asked  # the operator was not asked
+    assert not Payment.objects.exists()
+    assert PaymentIntent.objects.get(pk=intent.pk).status == PaymentStatus.PENDING
+    assert Invoice.objects.get(pk=invoice.pk).status == Invoice.Status.ISSUED
+    assert client_balances(client_id=client.pk) == {"CDF": OWED}
+    # The same callback with its proof as the operator sent it records the payment.
+    accepted = post(live_server, path, body)
+    assert accepted.status_code == 200
+    assert wait_until_confirmed({"intent": intent}).outcome == WebhookCall.Outcome.SETTLED
+    assert len(status_queries(platform, provider)) == asked + 1
+    assert Payment.objects.get().intent == intent
 
 
 def test_a_callback_claiming_success_is_believed_only_if_the_operator_confirms(

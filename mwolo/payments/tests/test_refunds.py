@@ -5,6 +5,7 @@ whoever gives it, never beyond what it holds; only the roles with payments.add_r
 from decimal import Decimal
 
 import pytest
+from auditlog.models import LogEntry
 from django.contrib.auth.models import Group
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
@@ -98,6 +99,14 @@ def untouched(world):
         assert client_balances(client_id=world[name].pk) == {"CDF": -CREDIT}
 
 
+def audited(refund, actor):
+    """The refund's audit entry: who gave the money back, how much and why."""
+    entry = LogEntry.objects.get_for_object(refund).get()
+    assert (entry.action, entry.actor) == (LogEntry.Action.CREATE, actor)
+    assert entry.changes_dict["reason"][1] == "Trop perçu en octobre"
+    assert D(entry.changes_dict["amount"][1]) == CREDIT
+
+
 # --- API ---------------------------------------------------------------------------------------
 
 
@@ -120,6 +129,7 @@ def test_credit_is_given_back_in_cash_from_the_open_till(world, role):
     assert client_balances(client_id=world["other"].pk) == {"CDF": -CREDIT}
     listed = api_as(user).get(REFUNDS).json()["results"]
     assert [row["id"] for row in listed] == [made.pk]
+    audited(made, user)
 
 
 def test_credit_given_back_by_transfer_needs_no_till(world):
@@ -318,6 +328,9 @@ def test_the_back_office_gives_credit_back_after_a_confirmation(client, world, r
     )
     assert made.cash_session == CashSession.objects.get(cashier=user)
     assert client_balances(client_id=world["own"].pk) == {"CDF": D("0.00")}
+    audited(made, user)
+    history = client.get(reverse("admin:payments_refund_auditlog", args=[made.pk]))
+    assert "Trop perçu en octobre" in history.content.decode()
 
 
 @pytest.mark.parametrize("confirm", [False, True])
