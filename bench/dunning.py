@@ -147,7 +147,8 @@ def baseline_pass(as_of: dt.date) -> None:
         with transaction.atomic():
             disconnection = None
             if step.action == Action.DISCONNECT:
-                if not context.may_disconnect(policy, invoice.agency_id):
+                until = context.cut_until(policy, invoice.agency_id)
+                if until is None:
                     continue
                 meters = list(
                     Meter.objects.filter(site=invoice.site, payment_mode=PaymentMode.POSTPAID)
@@ -169,9 +170,13 @@ def baseline_pass(as_of: dt.date) -> None:
                         why=Meter.RelayReason.DUNNING,
                         source=MeterCommand.Source.DUNNING,
                         reason="Factures impayées",
+                        deadline=until,
                     )
                     DisconnectionMeter.objects.create(
-                        disconnection=disconnection, meter=meter, cut_command=command
+                        disconnection=disconnection,
+                        meter=meter,
+                        cut_command=command,
+                        cut_commands=int(command is not None),
                     )
                 event_context: dict[str, object] = {
                     "site_reference": invoice.site.reference,
@@ -250,7 +255,7 @@ def undo(as_of: dt.date, since: dt.datetime) -> None:
         Disconnection.objects.filter(opened_on=as_of).delete()
         MeterCommand.objects.filter(issued_at__gte=since).delete()
         Meter.objects.filter(pk__in=meter_ids).update(
-            relay_wanted=Relay.ON, relay_wanted_reason=Meter.RelayReason.NORMAL
+            relay_wanted=Relay.ON, relay_wanted_reason=Meter.RelayReason.NORMAL, relay_deadline=None
         )
         Notification.objects.filter(created_at__gte=since).delete()
 

@@ -30,6 +30,7 @@ from .models import (
     PublicHoliday,
     Reminder,
 )
+from .selectors import cut_waits
 
 
 def _money(amount: Decimal, currency: str) -> str:
@@ -223,7 +224,7 @@ def _command_state(command: Any) -> str:
 
 class DisconnectionMeterInline(admin.TabularInline):
     model = DisconnectionMeter
-    fields = ["meter", "cut_state", "restore_state", "relay_reported"]
+    fields = ["meter", "cut_state", "cut_commands", "restore_state", "relay_reported"]
     readonly_fields = [str(name) for name in fields]
     extra = 0
     can_delete = False
@@ -240,7 +241,10 @@ class DisconnectionMeterInline(admin.TabularInline):
 
     @admin.display(description=_("disconnect command"))
     def cut_state(self, row: DisconnectionMeter) -> str:
-        return _command_state(row.cut_command)
+        state = _command_state(row.cut_command)
+        if cut_waits(row):
+            return _("%(state)s: sent again on the next allowed day") % {"state": state}
+        return state
 
     @admin.display(description=_("reconnect command"))
     def restore_state(self, row: DisconnectionMeter) -> str:

@@ -21,7 +21,7 @@ from django.db.models.functions import Coalesce
 from mwolo.billing.models import AccountEntry, Invoice
 from mwolo.billing.pricing import round_money
 from mwolo.core.permissions import visible_to
-from mwolo.metering.models import MeterCommand
+from mwolo.metering.models import Meter, MeterCommand, Relay
 
 from .models import Action, Disconnection, DisconnectionMeter, DunningPolicy, DunningStep, Reminder
 
@@ -173,6 +173,22 @@ def command_state(command: MeterCommand | None) -> str:
     if command is None:
         return "none"
     return command.status
+
+
+def cut_waits(row: DisconnectionMeter) -> bool:
+    """The meter of an open disconnection is not off, and its disconnect command ended
+    without switching it (expired with its day's window, or refused): the next allowed
+    day's pass sends another. Reads the row's disconnection, meter and command."""
+    command = row.cut_command
+    meter = row.meter
+    return (
+        row.disconnection.closed_at is None
+        and command is not None
+        and command.status not in MeterCommand.IN_FLIGHT
+        and meter.relay_wanted == Relay.OFF
+        and meter.relay_wanted_reason == Meter.RelayReason.DUNNING
+        and meter.relay_reported != Relay.OFF
+    )
 
 
 def disconnection_meters(disconnection: Disconnection) -> list[DisconnectionMeter]:
