@@ -32,6 +32,8 @@ from .models import (
 )
 from .selectors import cut_waits
 
+PARKED_POSITION = 32767  # the largest a PositiveSmallIntegerField holds
+
 
 def _money(amount: Decimal, currency: str) -> str:
     return f"{number_format(amount, 2, force_grouping=True)} {currency}"
@@ -86,6 +88,21 @@ class StepFormSet(BaseInlineFormSet):
                 )
             )
         services.policy_steps_check(kept)
+
+    def save_existing_objects(self, commit: bool = True) -> list[DunningStep]:
+        if commit:
+            # Positions are unique per policy and saved one step at a time: a step put in
+            # the middle renumbers the ones after it. Those are moved out of the way first
+            # (to the top of the column's range), so no save meets a position still taken.
+            deleted = self.deleted_forms
+            moving = [
+                form.instance.pk
+                for form in self.initial_forms
+                if "position" in form.changed_data or form in deleted
+            ]
+            for offset, pk in enumerate(moving):
+                DunningStep.objects.filter(pk=pk).update(position=PARKED_POSITION - offset)
+        return super().save_existing_objects(commit)
 
 
 class StepInline(admin.TabularInline):
@@ -185,6 +202,7 @@ class ReminderAdmin(ReadOnlyAdmin):
         "sent_on",
         "days_overdue",
         "amount",
+        "cut_announced_on",
         "disconnection",
         "created_at",
     ]

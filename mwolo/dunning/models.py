@@ -499,6 +499,12 @@ class Reminder(models.Model):
     days_overdue = models.PositiveSmallIntegerField(_("days overdue"))
     amount_due = MoneyField(_("amount left to pay"))
     currency = models.CharField(_("currency"), max_length=3, choices=Currency.choices)
+    cut_announced_on = models.DateField(
+        _("disconnection announced for"),
+        null=True,
+        blank=True,
+        help_text=_("A final notice: the day it named. Nobody is cut before it."),
+    )
     disconnection = models.ForeignKey(
         Disconnection,
         on_delete=models.PROTECT,

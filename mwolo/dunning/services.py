@@ -58,7 +58,13 @@ from .models import (
     PublicHoliday,
     Reminder,
 )
-from .selectors import OverdueInvoice, Policies, invoices_overdue, open_disconnections
+from .selectors import (
+    NOT_STARTED,
+    OverdueInvoice,
+    Policies,
+    invoices_overdue,
+    open_disconnections,
+)
 
 CHUNK_SIZE = 5000  # clients per transaction: a few seconds of work
 RUN_TIME = dt.time(9, 0)  # when beat runs the pass in each zone; a past day runs "at" it
@@ -125,7 +131,7 @@ class DunningReport:
     final_notices: int = 0
     disconnections: int = 0  # sites cut (new episodes)
     joined: int = 0  # disconnection steps of sites already cut
-    waiting_quiet_day: int = 0  # disconnections due but not today (weekend, holiday, hour)
+    waiting_quiet_day: int = 0  # cuts due but not now (weekend, holiday, hour, day named)
     waiting_no_meter: int = 0  # disconnections due at a site with no meter dunning may cut
     exempt: int = 0  # final notices or disconnections an exemption holds back
     paused: int = 0  # invoices under a promise to pay or a hold
@@ -313,15 +319,22 @@ def _overdue_totals(invoices: Iterable[OverdueInvoice]) -> dict[tuple[int, str],
 def _next_step(
     context: _Context, policy: DunningPolicy, invoice: OverdueInvoice
 ) -> DunningStep | None:
-    """The step this invoice is due for today, if any (see the module docstring)."""
+    """The step this invoice is due for today, if any (see the module docstring).
+
+    The next step is the first of its policy's ladder, as it is today, ranked above the
+    furthest step the invoice took (its n-th reminder, its final notice: ``Rank``), on
+    whatever ladder it took it: a policy edited, or replaced, under an invoice goes on
+    from there, never back, never taking a step twice.
+    """
+    ranks = context.policies.ranks
     steps = context.policies.steps(policy)
-    done = context.policies.positions.get(invoice.last_step_id, 0) if invoice.last_step_id else 0
-    following = [step for step in steps if step.position > done]
+    reached = ranks.get(invoice.last_step_id, NOT_STARTED) if invoice.last_step_id else NOT_STARTED
+    following = [step for step in steps if ranks[step.pk] > reached]
     if not following:
         return None
     step = following[0]
     if step.action == Action.DISCONNECT and not invoice.noticed:
-        # Never cut without a final notice first (a policy changed under the invoice).
+        # Never cut without a final notice first (a ladder saved before it was checked).
         step = next(s for s in steps if s.action == Action.FINAL_NOTICE)
     if invoice.days_overdue(context.as_of) < step.days_after_due:
         return None
@@ -336,11 +349,7 @@ def _next_step(
 
 def _remind_ordinal(context: _Context, step: DunningStep) -> int:
     """1 for the policy's first reminder, 2 for the second…"""
-    return sum(
-        1
-        for other in context.policies.ladders[step.policy_id]
-        if other.action == Action.REMIND and other.position <= step.position
-    )
+    return context.policies.ranks[step.pk][1]
 
 
 @dataclass
@@ -391,8 +400,10 @@ def _chunk_run(context: _Context, clients: _Clients, report: DunningReport) -> N
             report.exempt += 1
             continue
         if step.action == Action.DISCONNECT:
+            # Inside the day's window, and never before the day the final notice named
+            # (the policy may have moved the cut earlier since).
             until = context.cut_until(policy, invoice.agency_id)
-            if until is None:
+            if until is None or as_of < (invoice.cut_announced_on or as_of):
                 report.waiting_quiet_day += 1
                 continue
             if invoice.site_id in cut_sites:
@@ -415,8 +426,8 @@ def _chunk_run(context: _Context, clients: _Clients, report: DunningReport) -> N
             )
             cut.invoices.append((invoice, step))
             continue
-        reminders.append(_reminder_row(invoice, step, as_of, now, None))
         if step.action == Action.REMIND:
+            reminders.append(_reminder_row(invoice, step, as_of, now, None))
             report.reminders += 1
             context_values: dict[str, object] = {
                 "invoice_number": invoice.number,
@@ -427,12 +438,16 @@ def _chunk_run(context: _Context, clients: _Clients, report: DunningReport) -> N
                 "step": _remind_ordinal(context, step),
             }
         else:
+            cut_on = context.disconnection_date(policy, invoice)
+            reminders.append(
+                _reminder_row(invoice, step, as_of, now, None, cut_announced_on=cut_on)
+            )
             report.final_notices += 1
             context_values = {
                 "invoice_number": invoice.number,
                 "amount_due": invoice.open_amount,
                 "currency": invoice.currency,
-                "disconnection_date": context.disconnection_date(policy, invoice),
+                "disconnection_date": cut_on,
             }
         notices.append(
             Notice(
@@ -457,6 +472,7 @@ def _chunk_run(context: _Context, clients: _Clients, report: DunningReport) -> N
             "amount_due",
             "currency",
             "disconnection_id",
+            "cut_announced_on",
         ),
         reminders,
     )
@@ -469,6 +485,8 @@ def _reminder_row(
     as_of: dt.date,
     now: dt.datetime,
     disconnection_id: int | None,
+    *,
+    cut_announced_on: dt.date | None = None,
 ) -> tuple:
     return (
         invoice.pk,
@@ -479,6 +497,7 @@ def _reminder_row(
         invoice.open_amount,
         invoice.currency,
         disconnection_id,
+        cut_announced_on,
     )
 
 
