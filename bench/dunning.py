@@ -136,6 +136,9 @@ def baseline_pass(as_of: dt.date) -> None:
             last_step_id=taken[0].step_id if taken else None,
             last_sent_on=taken[0].sent_on if taken else None,
             noticed=any(reminder.step.action == Action.FINAL_NOTICE for reminder in taken),
+            cut_announced_on=max(
+                (r.cut_announced_on for r in taken if r.cut_announced_on), default=None
+            ),
         )
         policy = context.policy(invoice.agency_id, invoice.site.category)
         if policy is None or left <= policy.minimum(invoice.currency):
@@ -146,8 +149,10 @@ def baseline_pass(as_of: dt.date) -> None:
         now = clock.now()
         with transaction.atomic():
             disconnection = None
+            cut_on = None
             if step.action == Action.DISCONNECT:
-                if not context.may_disconnect(policy, invoice.agency_id):
+                until = context.cut_until(policy, invoice.agency_id)
+                if until is None or as_of < (overdue.cut_announced_on or as_of):
                     continue
                 meters = list(
                     Meter.objects.filter(site=invoice.site, payment_mode=PaymentMode.POSTPAID)
@@ -169,9 +174,13 @@ def baseline_pass(as_of: dt.date) -> None:
                         why=Meter.RelayReason.DUNNING,
                         source=MeterCommand.Source.DUNNING,
                         reason="Factures impayées",
+                        deadline=until,
                     )
                     DisconnectionMeter.objects.create(
-                        disconnection=disconnection, meter=meter, cut_command=command
+                        disconnection=disconnection,
+                        meter=meter,
+                        cut_command=command,
+                        cut_commands=int(command is not None),
                     )
                 event_context: dict[str, object] = {
                     "site_reference": invoice.site.reference,
@@ -188,11 +197,12 @@ def baseline_pass(as_of: dt.date) -> None:
                     "step": services._remind_ordinal(context, step),
                 }
             else:
+                cut_on = context.disconnection_date(policy, overdue)
                 event_context = {
                     "invoice_number": invoice.number,
                     "amount_due": left,
                     "currency": invoice.currency,
-                    "disconnection_date": context.disconnection_date(policy, overdue),
+                    "disconnection_date": cut_on,
                 }
             Reminder.objects.create(
                 invoice=invoice,
@@ -202,6 +212,7 @@ def baseline_pass(as_of: dt.date) -> None:
                 days_overdue=overdue.days_overdue(as_of),
                 amount_due=left,
                 currency=invoice.currency,
+                cut_announced_on=cut_on,
                 disconnection=disconnection,
             )
             notification_send(
@@ -250,7 +261,7 @@ def undo(as_of: dt.date, since: dt.datetime) -> None:
         Disconnection.objects.filter(opened_on=as_of).delete()
         MeterCommand.objects.filter(issued_at__gte=since).delete()
         Meter.objects.filter(pk__in=meter_ids).update(
-            relay_wanted=Relay.ON, relay_wanted_reason=Meter.RelayReason.NORMAL
+            relay_wanted=Relay.ON, relay_wanted_reason=Meter.RelayReason.NORMAL, relay_deadline=None
         )
         Notification.objects.filter(created_at__gte=since).delete()
 

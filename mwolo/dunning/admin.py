@@ -30,6 +30,9 @@ from .models import (
     PublicHoliday,
     Reminder,
 )
+from .selectors import cut_waits
+
+PARKED_POSITION = 32767  # the largest a PositiveSmallIntegerField holds
 
 
 def _money(amount: Decimal, currency: str) -> str:
@@ -85,6 +88,21 @@ class StepFormSet(BaseInlineFormSet):
                 )
             )
         services.policy_steps_check(kept)
+
+    def save_existing_objects(self, commit: bool = True) -> list[DunningStep]:
+        if commit:
+            # Positions are unique per policy and saved one step at a time: a step put in
+            # the middle renumbers the ones after it. Those are moved out of the way first
+            # (to the top of the column's range), so no save meets a position still taken.
+            deleted = self.deleted_forms
+            moving = [
+                form.instance.pk
+                for form in self.initial_forms
+                if "position" in form.changed_data or form in deleted
+            ]
+            for offset, pk in enumerate(moving):
+                DunningStep.objects.filter(pk=pk).update(position=PARKED_POSITION - offset)
+        return super().save_existing_objects(commit)
 
 
 class StepInline(admin.TabularInline):
@@ -184,6 +202,7 @@ class ReminderAdmin(ReadOnlyAdmin):
         "sent_on",
         "days_overdue",
         "amount",
+        "cut_announced_on",
         "disconnection",
         "created_at",
     ]
@@ -223,7 +242,7 @@ def _command_state(command: Any) -> str:
 
 class DisconnectionMeterInline(admin.TabularInline):
     model = DisconnectionMeter
-    fields = ["meter", "cut_state", "restore_state", "relay_reported"]
+    fields = ["meter", "cut_state", "cut_commands", "restore_state", "relay_reported"]
     readonly_fields = [str(name) for name in fields]
     extra = 0
     can_delete = False
@@ -240,7 +259,10 @@ class DisconnectionMeterInline(admin.TabularInline):
 
     @admin.display(description=_("disconnect command"))
     def cut_state(self, row: DisconnectionMeter) -> str:
-        return _command_state(row.cut_command)
+        state = _command_state(row.cut_command)
+        if cut_waits(row):
+            return _("%(state)s: sent again on the next allowed day") % {"state": state}
+        return state
 
     @admin.display(description=_("reconnect command"))
     def restore_state(self, row: DisconnectionMeter) -> str:

@@ -424,7 +424,9 @@ class Disconnection(models.Model):
 class DisconnectionMeter(models.Model):
     """A meter switched by a disconnection, with the commands that cut and restored it.
 
-    No command means the meter already reported that state when dunning decided.
+    No command means the meter already reported that state when dunning decided. A
+    disconnect command lives until the end of its day's allowed window; a meter not off by
+    then gets a new one on the next allowed day (``cut_command`` is the latest).
     """
 
     access = AccessPath(agency="disconnection__agency", client="disconnection__client")
@@ -446,6 +448,14 @@ class DisconnectionMeter(models.Model):
         blank=True,
         related_name="+",
         verbose_name=_("disconnect command"),
+    )
+    cut_commands = models.PositiveSmallIntegerField(
+        _("disconnect commands"),
+        default=0,
+        help_text=_(
+            "More than one: the meter was not off at the end of the day's window (offline, "
+            "or refused it) and was sent another on a later allowed day."
+        ),
     )
     restore_command = models.ForeignKey(
         "metering.MeterCommand",
@@ -489,6 +499,12 @@ class Reminder(models.Model):
     days_overdue = models.PositiveSmallIntegerField(_("days overdue"))
     amount_due = MoneyField(_("amount left to pay"))
     currency = models.CharField(_("currency"), max_length=3, choices=Currency.choices)
+    cut_announced_on = models.DateField(
+        _("disconnection announced for"),
+        null=True,
+        blank=True,
+        help_text=_("A final notice: the day it named. Nobody is cut before it."),
+    )
     disconnection = models.ForeignKey(
         Disconnection,
         on_delete=models.PROTECT,

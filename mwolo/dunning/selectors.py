@@ -1,6 +1,7 @@
 """Reads of dunning: overdue invoices in bulk, the policy of an invoice, command states."""
 
 import datetime as dt
+from collections import Counter
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING, cast
@@ -21,7 +22,7 @@ from django.db.models.functions import Coalesce
 from mwolo.billing.models import AccountEntry, Invoice
 from mwolo.billing.pricing import round_money
 from mwolo.core.permissions import visible_to
-from mwolo.metering.models import MeterCommand
+from mwolo.metering.models import Meter, MeterCommand, Relay
 
 from .models import Action, Disconnection, DisconnectionMeter, DunningPolicy, DunningStep, Reminder
 
@@ -48,6 +49,7 @@ class OverdueInvoice:
     last_step_id: int | None  # the furthest step taken for it (any policy), or None
     last_sent_on: dt.date | None
     noticed: bool  # a final notice went out for it
+    cut_announced_on: dt.date | None  # the day its final notice named for the cut
 
     def days_overdue(self, as_of: dt.date) -> int:
         return (as_of - self.due_date).days
@@ -83,6 +85,11 @@ def invoices_overdue(*, as_of: dt.date, where: Q) -> list[OverdueInvoice]:
             noticed=Exists(
                 Reminder.objects.filter(invoice_id=OuterRef("pk"), step__action=Action.FINAL_NOTICE)
             ),
+            cut_announced_on=Subquery(
+                Reminder.objects.filter(invoice_id=OuterRef("pk"), cut_announced_on__isnull=False)
+                .order_by("-cut_announced_on")
+                .values("cut_announced_on")[:1]
+            ),
         )
         .order_by("client_id", "due_date", "pk")
         .values_list(
@@ -99,6 +106,7 @@ def invoices_overdue(*, as_of: dt.date, where: Q) -> list[OverdueInvoice]:
             "last_step_id",
             "last_sent_on",
             "noticed",
+            "cut_announced_on",
         )
     )
     # Cents again: SQLite computes the sum in floating point (the amounts are exact cents).
@@ -117,6 +125,7 @@ def invoices_overdue(*, as_of: dt.date, where: Q) -> list[OverdueInvoice]:
             last_step_id=last_step_id,
             last_sent_on=last_sent_on,
             noticed=noticed,
+            cut_announced_on=cut_announced_on,
         )
         for (
             pk,
@@ -132,8 +141,16 @@ def invoices_overdue(*, as_of: dt.date, where: Q) -> list[OverdueInvoice]:
             last_step_id,
             last_sent_on,
             noticed,
+            cut_announced_on,
         ) in rows
     ]
+
+
+# How far a step takes an invoice, whatever its policy: its n-th reminder (1, n), its
+# final notice (2, 0), its disconnection (3, 0). A valid ladder is in this order.
+Rank = tuple[int, int]
+NOT_STARTED: Rank = (0, 0)
+_STAGE = {Action.REMIND: 1, Action.FINAL_NOTICE: 2, Action.DISCONNECT: 3}
 
 
 class Policies:
@@ -146,7 +163,17 @@ class Policies:
             policy.pk: sorted(policy.steps.all(), key=lambda step: step.position)
             for policy in policies
         }
-        self.positions = dict(DunningStep.objects.values_list("pk", "position"))
+        # Every step's rank, inactive policies' too: an invoice's last step may be one.
+        self.ranks: dict[int, Rank] = {}
+        reminders: Counter[int] = Counter()
+        for pk, policy_id, action in DunningStep.objects.order_by(
+            "policy_id", "position"
+        ).values_list("pk", "policy_id", "action"):
+            ordinal = 0
+            if action == Action.REMIND:
+                reminders[policy_id] += 1
+                ordinal = reminders[policy_id]
+            self.ranks[pk] = (_STAGE[Action(action)], ordinal)
 
     def for_invoice(self, agency_id: int, category: str) -> DunningPolicy | None:
         """The most specific active policy: agency and category, agency, category, default."""
@@ -173,6 +200,22 @@ def command_state(command: MeterCommand | None) -> str:
     if command is None:
         return "none"
     return command.status
+
+
+def cut_waits(row: DisconnectionMeter) -> bool:
+    """The meter of an open disconnection is not off, and its disconnect command ended
+    without switching it (expired with its day's window, or refused): the next allowed
+    day's pass sends another. Reads the row's disconnection, meter and command."""
+    command = row.cut_command
+    meter = row.meter
+    return (
+        row.disconnection.closed_at is None
+        and command is not None
+        and command.status not in MeterCommand.IN_FLIGHT
+        and meter.relay_wanted == Relay.OFF
+        and meter.relay_wanted_reason == Meter.RelayReason.DUNNING
+        and meter.relay_reported != Relay.OFF
+    )
 
 
 def disconnection_meters(disconnection: Disconnection) -> list[DisconnectionMeter]:

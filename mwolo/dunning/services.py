@@ -11,6 +11,8 @@ final notice, never at once, and running a day again takes no second step.
   clients, each chunk one transaction). Running it twice for a day does nothing twice:
   a step is a ``Reminder`` row, unique per invoice and step, written in the same
   transaction as its message.
+- ``_Context.cut_until``: the one rule of when a meter may go off for dunning (the day's
+  allowed window), carried by the commands as their deadline.
 - ``overdue_cleared_check``: reconnects what dunning cut once nothing is overdue;
   ``overdue_cleared_on_commit`` queues it after a payment or a credit note commits, and
   each pass runs it for every client cut.
@@ -28,7 +30,7 @@ from zoneinfo import ZoneInfo
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
-from django.db.models import F, Max, Q, QuerySet
+from django.db.models import Exists, F, Max, OuterRef, Q, QuerySet
 from django.utils.translation import gettext as _
 
 from mwolo.accounts.models import User
@@ -56,7 +58,13 @@ from .models import (
     PublicHoliday,
     Reminder,
 )
-from .selectors import OverdueInvoice, Policies, invoices_overdue, open_disconnections
+from .selectors import (
+    NOT_STARTED,
+    OverdueInvoice,
+    Policies,
+    invoices_overdue,
+    open_disconnections,
+)
 
 CHUNK_SIZE = 5000  # clients per transaction: a few seconds of work
 RUN_TIME = dt.time(9, 0)  # when beat runs the pass in each zone; a past day runs "at" it
@@ -123,12 +131,13 @@ class DunningReport:
     final_notices: int = 0
     disconnections: int = 0  # sites cut (new episodes)
     joined: int = 0  # disconnection steps of sites already cut
-    waiting_quiet_day: int = 0  # disconnections due but not today (weekend, holiday, hour)
+    waiting_quiet_day: int = 0  # cuts due but not now (weekend, holiday, hour, day named)
     waiting_no_meter: int = 0  # disconnections due at a site with no meter dunning may cut
     exempt: int = 0  # final notices or disconnections an exemption holds back
     paused: int = 0  # invoices under a promise to pay or a hold
     below_minimum: int = 0
     reconnections: int = 0
+    cuts_resent: int = 0  # meters of sites cut, still on, sent a disconnect command again
     promises_kept: int = 0
     promises_broken: int = 0
     messages: int = 0
@@ -152,14 +161,26 @@ class _Context:
             policy.quiet_public_holidays and day in self.holidays
         )
 
-    def may_disconnect(self, policy: DunningPolicy, agency_id: int) -> bool:
-        """Not on a quiet day, nor after the policy's cut-off hour in the agency's zone."""
+    def cut_until(self, policy: DunningPolicy, agency_id: int) -> dt.datetime | None:
+        """The end of the day's window for disconnections, if the pass runs inside it;
+        None when nobody may be cut now.
+
+        The one rule of when a meter goes off for dunning: on a day that is not quiet,
+        before the policy's cut-off hour (the end of the day without one) in the agency's
+        zone. The meters' commands carry this end as their deadline (see
+        ``metering.services.meters_relay_request``), so the cut happens inside the window
+        or waits for the next allowed day's pass.
+        """
         if self.quiet(policy, self.as_of):
-            return False
-        zone = self.zones[agency_id]
-        local = self.moments[zone].astimezone(ZoneInfo(zone))
+            return None
+        zone_name = self.zones[agency_id]
+        zone = ZoneInfo(zone_name)
         cutoff = policy.disconnection_cutoff
-        return cutoff is None or local.time() < cutoff
+        if cutoff is None:
+            end = dt.datetime.combine(self.as_of + dt.timedelta(days=1), dt.time(0), tzinfo=zone)
+        else:
+            end = dt.datetime.combine(self.as_of, cutoff, tzinfo=zone)
+        return end if self.moments[zone_name] < end else None
 
     def disconnection_date(self, policy: DunningPolicy, invoice: OverdueInvoice) -> dt.date:
         """The first day the disconnection may come after a final notice sent today."""
@@ -298,15 +319,22 @@ def _overdue_totals(invoices: Iterable[OverdueInvoice]) -> dict[tuple[int, str],
 def _next_step(
     context: _Context, policy: DunningPolicy, invoice: OverdueInvoice
 ) -> DunningStep | None:
-    """The step this invoice is due for today, if any (see the module docstring)."""
+    """The step this invoice is due for today, if any (see the module docstring).
+
+    The next step is the first of its policy's ladder, as it is today, ranked above the
+    furthest step the invoice took (its n-th reminder, its final notice: ``Rank``), on
+    whatever ladder it took it: a policy edited, or replaced, under an invoice goes on
+    from there, never back, never taking a step twice.
+    """
+    ranks = context.policies.ranks
     steps = context.policies.steps(policy)
-    done = context.policies.positions.get(invoice.last_step_id, 0) if invoice.last_step_id else 0
-    following = [step for step in steps if step.position > done]
+    reached = ranks.get(invoice.last_step_id, NOT_STARTED) if invoice.last_step_id else NOT_STARTED
+    following = [step for step in steps if ranks[step.pk] > reached]
     if not following:
         return None
     step = following[0]
     if step.action == Action.DISCONNECT and not invoice.noticed:
-        # Never cut without a final notice first (a policy changed under the invoice).
+        # Never cut without a final notice first (a ladder saved before it was checked).
         step = next(s for s in steps if s.action == Action.FINAL_NOTICE)
     if invoice.days_overdue(context.as_of) < step.days_after_due:
         return None
@@ -321,11 +349,7 @@ def _next_step(
 
 def _remind_ordinal(context: _Context, step: DunningStep) -> int:
     """1 for the policy's first reminder, 2 for the second…"""
-    return sum(
-        1
-        for other in context.policies.ladders[step.policy_id]
-        if other.action == Action.REMIND and other.position <= step.position
-    )
+    return context.policies.ranks[step.pk][1]
 
 
 @dataclass
@@ -339,6 +363,7 @@ class _Cut:
     agency_id: int
     currency: str
     invoice_id: int  # the first invoice whose ladder got there, or the resumed episode's
+    until: dt.datetime  # the end of the day's window for disconnections
     invoices: list[tuple[OverdueInvoice, DunningStep]] = field(default_factory=list)
     resumes: int | None = None
 
@@ -375,7 +400,10 @@ def _chunk_run(context: _Context, clients: _Clients, report: DunningReport) -> N
             report.exempt += 1
             continue
         if step.action == Action.DISCONNECT:
-            if not context.may_disconnect(policy, invoice.agency_id):
+            # Inside the day's window, and never before the day the final notice named
+            # (the policy may have moved the cut earlier since).
+            until = context.cut_until(policy, invoice.agency_id)
+            if until is None or as_of < (invoice.cut_announced_on or as_of):
                 report.waiting_quiet_day += 1
                 continue
             if invoice.site_id in cut_sites:
@@ -393,12 +421,13 @@ def _chunk_run(context: _Context, clients: _Clients, report: DunningReport) -> N
                     agency_id=invoice.agency_id,
                     currency=invoice.currency,
                     invoice_id=invoice.pk,
+                    until=until,
                 ),
             )
             cut.invoices.append((invoice, step))
             continue
-        reminders.append(_reminder_row(invoice, step, as_of, now, None))
         if step.action == Action.REMIND:
+            reminders.append(_reminder_row(invoice, step, as_of, now, None))
             report.reminders += 1
             context_values: dict[str, object] = {
                 "invoice_number": invoice.number,
@@ -409,12 +438,16 @@ def _chunk_run(context: _Context, clients: _Clients, report: DunningReport) -> N
                 "step": _remind_ordinal(context, step),
             }
         else:
+            cut_on = context.disconnection_date(policy, invoice)
+            reminders.append(
+                _reminder_row(invoice, step, as_of, now, None, cut_announced_on=cut_on)
+            )
             report.final_notices += 1
             context_values = {
                 "invoice_number": invoice.number,
                 "amount_due": invoice.open_amount,
                 "currency": invoice.currency,
-                "disconnection_date": context.disconnection_date(policy, invoice),
+                "disconnection_date": cut_on,
             }
         notices.append(
             Notice(
@@ -439,6 +472,7 @@ def _chunk_run(context: _Context, clients: _Clients, report: DunningReport) -> N
             "amount_due",
             "currency",
             "disconnection_id",
+            "cut_announced_on",
         ),
         reminders,
     )
@@ -451,6 +485,8 @@ def _reminder_row(
     as_of: dt.date,
     now: dt.datetime,
     disconnection_id: int | None,
+    *,
+    cut_announced_on: dt.date | None = None,
 ) -> tuple:
     return (
         invoice.pk,
@@ -461,6 +497,7 @@ def _reminder_row(
         invoice.open_amount,
         invoice.currency,
         disconnection_id,
+        cut_announced_on,
     )
 
 
@@ -513,8 +550,10 @@ def _resumed_cuts(
             or site_id in cuts
             or client_id not in owing
             or shelter.spared(client_id, site_id)
-            or not context.may_disconnect(policy, agency_id)
         ):
+            continue
+        until = context.cut_until(policy, agency_id)
+        if until is None:
             continue
         cuts[site_id] = _Cut(
             site_id=site_id,
@@ -523,6 +562,7 @@ def _resumed_cuts(
             agency_id=agency_id,
             currency=currency,
             invoice_id=invoice_id,
+            until=until,
             resumes=pk,
         )
 
@@ -539,6 +579,35 @@ def _cut_meters(site_ids: Collection[int]) -> dict[int, list[int]]:
     ):
         meters[site_id].append(pk)
     return meters
+
+
+def _meters_cut(
+    windows: dict[dt.datetime, list[int]], *, reason: str
+) -> dict[int, MeterCommand | None]:
+    """Switch these meters off for dunning, each group only until the end of its window
+    (its deadline): one decision per window, the earliest first. Meter id -> its
+    command (None: it reports off already)."""
+    if len(windows) > 1:
+        # All locked at once, in id order, as the head-end does: never one window's
+        # meters held while waiting for another's.
+        every = [meter for meter_ids in windows.values() for meter in meter_ids]
+        list(
+            Meter.objects.select_for_update()
+            .filter(among("pk", every))
+            .order_by("pk")
+            .values_list("pk", flat=True)
+        )
+    commands: dict[int, MeterCommand | None] = {}
+    for until, meter_ids in sorted(windows.items()):
+        commands |= meters_relay_request(
+            meter_ids=meter_ids,
+            wanted=Relay.OFF,
+            why=Meter.RelayReason.DUNNING,
+            source=MeterCommand.Source.DUNNING,
+            reason=reason,
+            deadline=until,
+        )
+    return commands
 
 
 def _cuts_make(
@@ -560,13 +629,10 @@ def _cuts_make(
     ready = [cut for cut in cuts.values() if meters[cut.site_id]]
     if not ready:
         return []
-    commands = meters_relay_request(
-        meter_ids=[meter for cut in ready for meter in meters[cut.site_id]],
-        wanted=Relay.OFF,
-        why=Meter.RelayReason.DUNNING,
-        source=MeterCommand.Source.DUNNING,
-        reason=_("Unpaid invoices"),
-    )
+    windows: dict[dt.datetime, list[int]] = defaultdict(list)
+    for cut in ready:
+        windows[cut.until].extend(meters[cut.site_id])
+    commands = _meters_cut(windows, reason=_("Unpaid invoices"))
     amounts = {cut.site_id: totals.get((cut.client_id, cut.currency), Decimal(0)) for cut in ready}
     rows_insert(
         Disconnection,
@@ -608,9 +674,14 @@ def _cuts_make(
     )
     rows_insert(
         DisconnectionMeter,
-        ("disconnection_id", "meter_id", "cut_command_id"),
+        ("disconnection_id", "meter_id", "cut_command_id", "cut_commands"),
         (
-            (opened[cut.site_id], meter, getattr(commands[meter], "pk", None))
+            (
+                opened[cut.site_id],
+                meter,
+                getattr(commands[meter], "pk", None),
+                int(commands[meter] is not None),
+            )
             for cut in ready
             for meter in meters[cut.site_id]
         ),
@@ -705,11 +776,13 @@ def dunning_run(
     """The day's dunning for every agency, one agency, or the agencies of one time zone.
 
     In order: promises whose day passed are settled; clients cut who owe nothing overdue
-    any more (or are covered by a promise or an exemption) are reconnected; then every
-    overdue invoice takes the step it is due for. ``now`` is the moment the pass runs, for
-    the cut-off hour (default: now if ``as_of`` is today in the agency's zone, else 09:00
-    that day). Chunks of ``chunk_size`` clients are one transaction each; a crash keeps
-    the chunks done, and running again completes the day without sending anything twice.
+    any more (or are covered by a promise or an exemption) are reconnected, and the meters
+    of the others that are not off yet are sent their disconnection again (inside today's
+    window); then every overdue invoice takes the step it is due for. ``now`` is the
+    moment the pass runs, for the cut-off hour (default: now if ``as_of`` is today in the
+    agency's zone, else 09:00 that day). Chunks of ``chunk_size`` clients are one
+    transaction each; a crash keeps the chunks done, and running again completes the day
+    without sending anything twice.
     """
     agencies = Agency.objects.all()
     if agency_id is not None:
@@ -726,6 +799,7 @@ def dunning_run(
     _promises_settle(context, report)
     with transaction.atomic():
         report.reconnections += len(_reconnect_due(context, clients=None))
+        report.cuts_resent += _cuts_resend(context)
     client_ids = list(
         Invoice.objects.filter(
             agency_id__in=agency_ids, status__in=Invoice.OPEN, due_date__lt=as_of
@@ -783,6 +857,61 @@ def _reconnect_due(
     closed = [pk for ids in closing.values() for pk in ids]
     _restore(closed, reason=_("Overdue balance settled"), source=source)
     return closed
+
+
+def _cuts_resend(context: _Context) -> int:
+    """Sites cut whose meters are not off yet and have no disconnect command under way:
+    the last one ended with its day's window (the meter was away until after it) or
+    failed. Each is sent a new one, until the end of today's window, if the pass runs
+    inside it; otherwise it waits for the next allowed day. Returns how many were sent.
+
+    Runs after ``_reconnect_due``, in its transaction: the clients with open
+    disconnections are locked, so a payment's reconnection and this never cross.
+    """
+    now = clock.now()
+    under_way = MeterCommand.objects.filter(
+        meter_id=OuterRef("meter_id"),
+        status__in=MeterCommand.IN_FLIGHT,
+        action__in=MeterCommand.RELAY_ACTIONS,
+        expires_at__gt=now,
+    )
+    rows = list(
+        DisconnectionMeter.objects.filter(
+            disconnection__closed_at=None,
+            disconnection__agency_id__in=list(context.zones),
+            meter__relay_wanted=Relay.OFF,
+            meter__relay_wanted_reason=Meter.RelayReason.DUNNING,
+            meter__site_id=F("disconnection__site_id"),
+        )
+        .exclude(meter__relay_reported=Relay.OFF)
+        .exclude(Exists(under_way))
+        .annotate(
+            episode_agency=F("disconnection__agency_id"),
+            site_category=F("disconnection__site__category"),
+        )
+        .only("pk", "meter_id", "cut_command_id", "cut_commands")
+        .order_by("meter_id")
+    )
+    windows: dict[dt.datetime, list[int]] = defaultdict(list)
+    for row in rows:
+        policy = context.policy(row.episode_agency, row.site_category)
+        until = context.cut_until(policy, row.episode_agency) if policy else None
+        if until is not None:
+            windows[until].append(row.meter_id)
+    if not windows:
+        return 0
+    commands = _meters_cut(
+        windows, reason=_("Unpaid invoices: sent again, the last command did not cut the meter")
+    )
+    resent = []
+    for row in rows:
+        command = commands.get(row.meter_id)
+        if command is not None and command.pk != row.cut_command_id:
+            row.cut_command = command
+            row.cut_commands += 1
+            resent.append(row)
+    DisconnectionMeter.objects.bulk_update(resent, ["cut_command", "cut_commands"], batch_size=1000)
+    return len(resent)
 
 
 def _restore(disconnection_ids: Sequence[int], *, reason: str, source: str) -> None:

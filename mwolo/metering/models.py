@@ -97,6 +97,14 @@ class Meter(TimeStampedModel):
         editable=False,
     )
     relay_wanted_at = models.DateTimeField(_("wanted since"), null=True, editable=False)
+    # A switch-off for unpaid bills happens only inside the day's window that dunning's
+    # policy allows (services.meters_relay_request): its end, past which nothing sends it.
+    relay_deadline = models.DateTimeField(
+        _("switched off only until"),
+        null=True,
+        editable=False,
+        help_text=_("Empty: at any time."),
+    )
     relay_reported = models.CharField(
         _("relay reported"), max_length=3, choices=Relay.choices, blank=True, editable=False
     )

@@ -987,6 +987,7 @@ def _unsaved_command(
     actor: User | None,
     token: str = "",
     supersedes: int | None = None,
+    deadline: dt.datetime | None = None,
 ) -> MeterCommand:
     now = clock.now()
     return MeterCommand(
@@ -997,7 +998,7 @@ def _unsaved_command(
         reason=reason[:200],
         requested_by=actor,
         issued_at=now,
-        expires_at=now + COMMAND_LIFETIME,
+        expires_at=deadline or now + COMMAND_LIFETIME,
         next_attempt_at=now,
         supersedes_id=supersedes,
     )
@@ -1021,16 +1022,24 @@ def meter_relay_request(
     source: str,
     reason: str = "",
     actor: User | None = None,
+    deadline: dt.datetime | None = None,
 ) -> MeterCommand | None:
     """Decide the relay state a meter should have; a command goes out if needed.
 
     Idempotent: asking again for the state already requested returns the command under
     way (or ``None`` when the meter already reports that state). A new decision supersedes
-    a command still on its way for the opposite state. Staff need ``switch_meter`` and a
-    reason; every decision is kept with who, why and when on the command.
+    a command still on its way for the opposite state, or one whose time ran out. Staff
+    need ``switch_meter`` and a reason; every decision is kept with who, why and when on
+    the command. ``deadline``: see ``meters_relay_request``.
     """
     decided = meters_relay_request(
-        meter_ids=[meter_id], wanted=wanted, why=why, source=source, reason=reason, actor=actor
+        meter_ids=[meter_id],
+        wanted=wanted,
+        why=why,
+        source=source,
+        reason=reason,
+        actor=actor,
+        deadline=deadline,
     )
     return decided[meter_id]
 
@@ -1044,9 +1053,19 @@ def meters_relay_request(
     source: str,
     reason: str = "",
     actor: User | None = None,
+    deadline: dt.datetime | None = None,
 ) -> dict[int, MeterCommand | None]:
     """``meter_relay_request`` for many meters at once (a dunning run), in a fixed number of
-    queries: meter id -> the command under way for it, or None. All or nothing."""
+    queries: meter id -> the command under way for it, or None. All or nothing.
+
+    ``deadline``: a switch-off that may not happen after that moment (dunning's allowed
+    window of the day). Its command expires then, so neither the dispatcher nor a meter
+    coming back applies it later, and reconciliation issues none after it: the meter
+    stays wanted off until a new decision gives it a new deadline. Switching on never
+    waits (no deadline).
+    """
+    if deadline is not None and wanted != Relay.OFF:
+        raise ValueError("Only a switch-off waits for a window; switching on never does.")
     if actor is not None:
         if not actor.has_perm("metering.switch_meter"):
             raise PermissionDenied
@@ -1066,7 +1085,7 @@ def meters_relay_request(
         )
     now = clock.now()
     Meter.objects.filter(among("pk", wanted_ids)).update(
-        relay_wanted=wanted, relay_wanted_reason=why, relay_wanted_at=now
+        relay_wanted=wanted, relay_wanted_reason=why, relay_wanted_at=now, relay_deadline=deadline
     )
     action = MeterCommand.Action.CONNECT if wanted == Relay.ON else MeterCommand.Action.DISCONNECT
     in_flight = {
@@ -1082,7 +1101,7 @@ def meters_relay_request(
     new = []
     for meter in meters:
         command = in_flight.get(meter.pk)
-        if command is not None and command.action == action:
+        if command is not None and command.action == action and command.expires_at > now:
             decided[meter.pk] = command
             continue
         if command is not None:
@@ -1098,6 +1117,7 @@ def meters_relay_request(
                 reason=reason,
                 actor=actor,
                 supersedes=superseded.get(meter.pk),
+                deadline=deadline,
             )
         )
     if superseded:
@@ -1146,12 +1166,13 @@ def commands_dispatch(
 ) -> int:
     """Send the commands that are due at ``now`` (new, or unacknowledged and due for a retry).
 
-    Expired commands are closed instead. ``publish(serial, payload)`` hands a message to
-    the broker; a command is re-sent with the same id, so a meter applies it once, after
-    ``RETRY_DELAYS`` one after the other (the last one repeated) until it expires. Safe
-    with several dispatchers: rows being sent (or settled) by another are skipped (SKIP
-    LOCKED), so a dispatcher never waits on a lock. At most four queries, ``limit``
-    commands sent and ``limit`` closed per call.
+    Expired commands are closed instead, and never sent: a switch-off for dunning expires
+    at the end of its allowed window, so a meter back after it is not cut then.
+    ``publish(serial, payload)`` hands a message to the broker; a command is re-sent with
+    the same id, so a meter applies it once, after ``RETRY_DELAYS`` one after the other
+    (the last one repeated) until it expires. Safe with several dispatchers: rows being
+    sent (or settled) by another are skipped (SKIP LOCKED), so a dispatcher never waits on
+    a lock. At most four queries, ``limit`` commands sent and ``limit`` closed per call.
     """
     now = now or clock.now()
     expired = list(
@@ -1166,7 +1187,7 @@ def commands_dispatch(
     due = list(
         MeterCommand.objects.select_for_update(skip_locked=True, of=("self",))
         .select_related("meter")
-        .filter(status__in=MeterCommand.IN_FLIGHT, next_attempt_at__lte=now)
+        .filter(status__in=MeterCommand.IN_FLIGHT, next_attempt_at__lte=now, expires_at__gt=now)
         .order_by("next_attempt_at")[:limit]
     )
     for command in due:
@@ -1212,10 +1233,12 @@ def meters_reconcile(*, now: dt.datetime | None = None) -> ReconcileReport:
 
     A command goes out where none is under way; a meter still disagreeing after
     ``DISAGREEMENTS_BEFORE_ALARM`` rounds raises an alarm. A prepaid meter without credit
-    is off by its own rule and is left alone. Meters silent for ``offline_after()`` are
-    marked offline and alarmed. Running twice in a row issues nothing twice. Every meter
-    it changes is locked first, in id order, in one query; a fixed number of queries in
-    all, however many meters.
+    is off by its own rule and is left alone, and so is a meter wanted off past its
+    deadline (dunning's window of the day is over: the next allowed day's decision sends
+    the command; inside the window, the command expires at its end). Meters silent for
+    ``offline_after()`` are marked offline and alarmed. Running twice in a row issues
+    nothing twice. Every meter it changes is locked first, in id order, in one query; a
+    fixed number of queries in all, however many meters.
     """
     now = now or clock.now()
     report = ReconcileReport()
@@ -1233,6 +1256,7 @@ def meters_reconcile(*, now: dt.datetime | None = None) -> ReconcileReport:
             relay_reported=Relay.OFF,
             credit_kwh__lte=0,
         )
+        & (Q(relay_deadline__isnull=True) | Q(relay_deadline__gt=now))
     )
     agrees_again = Q(relay_reported=F("relay_wanted"), disagreements__gt=0)
     silent = Q(online=True, last_seen_at__lt=now - offline_after())
@@ -1249,6 +1273,7 @@ def meters_reconcile(*, now: dt.datetime | None = None) -> ReconcileReport:
             "serial",
             "relay_wanted",
             "relay_reported",
+            "relay_deadline",
             "disagreements",
         )
     )
@@ -1269,6 +1294,7 @@ def meters_reconcile(*, now: dt.datetime | None = None) -> ReconcileReport:
                 reason=_("The meter reported %(reported)s, %(wanted)s is wanted.")
                 % {"reported": meter.relay_reported, "wanted": meter.relay_wanted},
                 actor=None,
+                deadline=meter.relay_deadline,
             )
         )
         disagreeing.append(meter.pk)

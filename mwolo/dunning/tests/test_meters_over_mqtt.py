@@ -23,7 +23,8 @@ from mwolo.metering.tests.test_headend_scenarios import (
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-DUE = dt.date(2026, 11, 2)  # cut on Monday 16 November
+# Cut on Monday 15 February, 09:00: the command lives until 15:00 that day, still to come.
+DUE = dt.date(2027, 2, 1)
 
 
 @pytest.fixture

@@ -861,6 +861,78 @@ def test_commands_expire_when_never_acknowledged(meter):
     assert command.attempts == 0  # never sent
 
 
+def test_a_switch_off_with_a_deadline_expires_then_and_a_switch_on_never_waits(meter):
+    deadline = clock.now() + 2 * HOUR
+    command = services.meter_relay_request(
+        meter_id=meter.pk, wanted=Relay.OFF, why="dunning", source="dunning", deadline=deadline
+    )
+    assert command.expires_at == deadline
+    assert Meter.objects.get(pk=meter.pk).relay_deadline == deadline
+
+    with pytest.raises(ValueError, match="switching on never does"):
+        services.meter_relay_request(
+            meter_id=meter.pk, wanted=Relay.ON, why="normal", source="payment", deadline=deadline
+        )
+    on = services.meter_relay_request(
+        meter_id=meter.pk, wanted=Relay.ON, why="normal", source="payment"
+    )
+    assert on.expires_at == on.issued_at + services.COMMAND_LIFETIME
+    assert Meter.objects.get(pk=meter.pk).relay_deadline is None
+
+
+def test_a_command_past_its_deadline_is_never_sent_even_when_many_expire_at_once(site):
+    meters = [installed_meter(site) for _ in range(3)]
+    for meter in meters:
+        services.meter_relay_request(
+            meter_id=meter.pk,
+            wanted=Relay.OFF,
+            why="dunning",
+            source="dunning",
+            deadline=clock.now() + HOUR,
+        )
+    sent: list[str] = []
+
+    # One round closes one expired command: the others are not sent meanwhile.
+    services.commands_dispatch(
+        publish=lambda serial, payload: sent.append(serial), limit=1, now=clock.now() + 2 * HOUR
+    )
+
+    assert sent == []
+    assert MeterCommand.objects.filter(status=MeterCommand.Status.EXPIRED).count() == 1
+
+
+def test_a_new_decision_replaces_a_command_whose_time_ran_out(meter):
+    old = services.meter_relay_request(
+        meter_id=meter.pk, wanted=Relay.OFF, why="dunning", source="dunning"
+    )
+    # Past its expiry, not closed yet (the dispatcher was down).
+    MeterCommand.objects.filter(pk=old.pk).update(expires_at=clock.now() - HOUR)
+
+    new = services.meter_relay_request(
+        meter_id=meter.pk, wanted=Relay.OFF, why="dunning", source="dunning"
+    )
+
+    assert new != old
+    assert new.supersedes == old
+    assert MeterCommand.objects.get(pk=old.pk).status == MeterCommand.Status.SUPERSEDED
+
+
+@pytest.mark.parametrize(("hours", "commands"), [(-1, 0), (1, 1)])
+def test_reconciliation_switches_a_meter_off_only_before_its_deadline(meter, hours, commands):
+    deadline = clock.now() + dt.timedelta(hours=hours)
+    Meter.objects.filter(pk=meter.pk).update(
+        relay_wanted=Relay.OFF,
+        relay_wanted_reason="dunning",
+        relay_deadline=deadline,
+        relay_reported=Relay.ON,
+    )
+
+    assert services.meters_reconcile().commands == commands
+
+    assert list(MeterCommand.objects.values_list("expires_at", flat=True)) == [deadline] * commands
+    assert Meter.objects.get(pk=meter.pk).disagreements == commands
+
+
 def test_reconciliation_corrects_and_then_alarms(meter):
     Meter.objects.filter(pk=meter.pk).update(relay_wanted=Relay.OFF, relay_reported=Relay.ON)
 

@@ -45,5 +45,6 @@ class Command(BaseCommand):
             f"Waiting: {report.waiting_quiet_day} disconnections for a working day or hour, "
             f"{report.waiting_no_meter} for a meter to switch, {report.exempt} exempt, "
             f"{report.paused} under a promise or hold, {report.below_minimum} below the minimum. "
-            f"Promises: {report.promises_kept} kept, {report.promises_broken} broken."
+            f"Promises: {report.promises_kept} kept, {report.promises_broken} broken. "
+            f"Meters of sites cut sent their disconnection again: {report.cuts_resent}."
         )
