@@ -7,7 +7,7 @@ from mwolo.billing import services as billing
 from mwolo.billing.models import Invoice
 from mwolo.billing.tests.factories import OCTOBER, local, metered_site
 from mwolo.crm.models import Site, SiteCategory
-from mwolo.dunning.models import Disconnection, Reminder
+from mwolo.dunning.models import Disconnection, PublicHoliday, Reminder
 from mwolo.metering.models import Meter
 
 # Due dates that fall on Mondays, so the ladder's days are easy to follow: D+3 Thursday,
@@ -24,6 +24,14 @@ READINGS = [
 def day(offset: int, due: dt.date = DUE) -> dt.date:
     """The day ``offset`` days after ``due``."""
     return due + dt.timedelta(days=offset)
+
+
+def first_day_to_cut(day: dt.date) -> dt.date:
+    """``day``, or the next day that is neither a weekend nor a public holiday."""
+    holidays = set(PublicHoliday.objects.values_list("day", flat=True))
+    while day.weekday() >= 5 or day in holidays:
+        day += dt.timedelta(days=1)
+    return day
 
 
 def billed_site(

@@ -7,10 +7,16 @@ from collections.abc import Iterator
 import pytest
 
 from mwolo.billing import services as billing
+from mwolo.core import clock
 from mwolo.core.testing.mqtt import MqttBroker
 from mwolo.dunning.models import Disconnection
 from mwolo.dunning.services import overdue_cleared_check
-from mwolo.dunning.tests.factories import open_episode, overdue_invoice, site_meter
+from mwolo.dunning.tests.factories import (
+    first_day_to_cut,
+    open_episode,
+    overdue_invoice,
+    site_meter,
+)
 from mwolo.dunning.tests.test_ladder import walk
 from mwolo.metering.headend import Headend
 from mwolo.metering.models import MeterCommand, Relay
@@ -23,8 +29,14 @@ from mwolo.metering.tests.test_headend_scenarios import (
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-# Cut on Monday 15 February, 09:00: the command lives until 15:00 that day, still to come.
-DUE = dt.date(2027, 2, 1)
+
+def due_for_a_cut_to_come() -> dt.date:
+    """A due date whose D+14 is a working day still to come.
+
+    The head-end sends commands by the real clock, and a cut's command lives until the
+    policy's cut-off hour of its day: a cut day in the past would expire unsent.
+    """
+    return first_day_to_cut(clock.today() + dt.timedelta(days=15)) - dt.timedelta(days=14)
 
 
 @pytest.fixture
@@ -35,10 +47,11 @@ def headend(mqtt_broker: MqttBroker) -> Iterator[Headend]:
 def test_the_cut_is_acknowledged_and_clearing_the_balance_switches_the_meter_back_on(
     mqtt_broker, headend, residential
 ):
-    invoice = overdue_invoice(due=DUE)
+    due = due_for_a_cut_to_come()
+    invoice = overdue_invoice(due=due)
     meter = site_meter(invoice.site)
     with fleet_for(mqtt_broker, [meter]) as fleet:
-        walk(0, 14, due=DUE)
+        walk(0, 14, due=due)
         episode = open_episode(invoice.site)
         cut = episode.meters.get().cut_command
 

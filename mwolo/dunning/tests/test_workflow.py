@@ -28,8 +28,13 @@ from mwolo.billing.selectors import client_balances
 from mwolo.billing.tests.factories import OCTOBER
 from mwolo.core.permissions import ROLE_GROUP_NAMES, Role
 from mwolo.core.testing.mqtt import MqttBroker
-from mwolo.dunning.models import Disconnection, PublicHoliday
-from mwolo.dunning.tests.factories import billed_site, site_meter, steps_taken
+from mwolo.dunning.models import Disconnection
+from mwolo.dunning.tests.factories import (
+    billed_site,
+    first_day_to_cut,
+    site_meter,
+    steps_taken,
+)
 from mwolo.integrations.payments.base import PaymentStatus
 from mwolo.metering.headend import Headend
 from mwolo.metering.models import Relay
@@ -55,14 +60,6 @@ OWED = Decimal("24940.00")
 @pytest.fixture
 def headend(mqtt_broker: MqttBroker) -> Iterator[Headend]:
     yield from running_headend(mqtt_broker, f"{mqtt_broker.prefix}-workflow-headend")
-
-
-def first_day_to_cut(day: dt.date) -> dt.date:
-    """``day``, or the next day that is neither a weekend nor a public holiday."""
-    holidays = set(PublicHoliday.objects.values_list("day", flat=True))
-    while day.weekday() >= 5 or day in holidays:
-        day += dt.timedelta(days=1)
-    return day
 
 
 def run_dunning(day: dt.date) -> str:
