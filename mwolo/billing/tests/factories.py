@@ -13,6 +13,7 @@ from mwolo.agencies.models import Agency
 from mwolo.billing.models import Tariff
 from mwolo.billing.pricing import Band
 from mwolo.billing.services import tariff_save
+from mwolo.core import clock
 from mwolo.crm.models import Site, SiteCategory
 from mwolo.crm.tests.factories import SiteFactory
 from mwolo.metering.models import MeterReading
@@ -52,6 +53,23 @@ def tariff(
 
 KINSHASA = ZoneInfo("Africa/Kinshasa")
 OCTOBER = dt.date(2026, 10, 1)
+
+
+FRENCH_MONTHS = (
+    "janvier", "février", "mars", "avril", "mai", "juin",
+    "juillet", "août", "septembre", "octobre", "novembre", "décembre",
+)  # fmt: skip
+
+
+def next_month() -> dt.date:
+    """The first day of next month: a billing period that is not over."""
+    today = clock.today()
+    return (today.replace(day=1) + dt.timedelta(days=31)).replace(day=1)
+
+
+def issued_numbers(count: int) -> list[str]:
+    """The numbers of the first invoices issued today (numbered per year of issue)."""
+    return [f"FAC-{clock.today().year}-{n:06d}" for n in range(1, count + 1)]
 
 
 def local(day: str, time: str = "12:00") -> dt.datetime:

@@ -28,7 +28,15 @@ from mwolo.billing.models import (
     Tariff,
 )
 from mwolo.billing.runner import billing_run_execute
-from mwolo.billing.tests.factories import OCTOBER, local, metered_site, pdf_text, tariff
+from mwolo.billing.tests.factories import (
+    FRENCH_MONTHS,
+    OCTOBER,
+    local,
+    metered_site,
+    next_month,
+    pdf_text,
+    tariff,
+)
 from mwolo.core import clock
 from mwolo.core.permissions import Role
 from mwolo.geo.tests.factories import commune
@@ -627,7 +635,10 @@ def test_a_billing_run_is_started_from_the_add_form(
     ("period", "message"),
     [
         ("2026-10-15", "Une période de facturation commence le premier du mois."),
-        ("2027-01-01", "janvier 2027 n’est pas terminé"),
+        (
+            f"{next_month():%Y-%m-%d}",
+            f"{FRENCH_MONTHS[next_month().month - 1]} {next_month().year} n’est pas terminé",
+        ),
         ("pas une date", "Saisissez une date valide."),
     ],
 )
@@ -874,9 +885,10 @@ def test_a_billing_agent_works_through_the_month_in_french(page, live_server, sc
     shoot("run-list")
 
     page.goto(RUN_ADD, wait_until="networkidle")
-    page.fill("input[name=period]", "01/01/2027")
+    page.fill("input[name=period]", f"{next_month():%d/%m/%Y}")
     page.locator("input[name=_save], button[name=_save]").first.click()
     page.wait_for_load_state("networkidle")
-    expect(body).to_contain_text("janvier 2027 n’est pas terminé")
+    month = f"{FRENCH_MONTHS[next_month().month - 1]} {next_month().year}"
+    expect(body).to_contain_text(f"{month} n’est pas terminé")
     assert BillingRun.objects.count() == 1
     shoot("run-add-refused")

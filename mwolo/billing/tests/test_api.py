@@ -516,10 +516,16 @@ def test_a_billing_run_through_the_api_drafts_and_issues(
     assert Invoice.objects.get(pk=world["other"].pk).run is None
 
 
+def statement_year(world) -> dict[str, str]:
+    """A CDF statement over the calendar year in which the world's invoices were issued."""
+    year = world["own"].issue_date.year
+    return {"currency": "CDF", "start": f"{year}-01-01", "end": f"{year}-12-31"}
+
+
 def test_a_client_reads_their_statement_and_no_one_elses(world):
     api = login("client", world)
     own, other = world["own"].client_id, world["other"].client_id
-    query = {"currency": "CDF", "start": "2026-01-01", "end": "2026-12-31"}
+    query = statement_year(world)
 
     mine = api.get(f"/api/billing/statements/{own}/", query)
     assert mine.status_code == 200
@@ -549,7 +555,7 @@ def test_who_reads_which_statements_and_their_pdfs(world, actor, visible, tmp_pa
     """The statement of the client, of a neighbour of the same agency, of another agency's
     client: as data and as a PDF, to those who see the client, and to no one else."""
     api = login(actor, world)
-    query = {"currency": "CDF", "start": "2026-01-01", "end": "2026-12-31"}
+    query = statement_year(world)
 
     for name in ("own", "neighbour", "other"):
         client = world[name].client
