@@ -1054,6 +1054,7 @@ def meters_relay_request(
     reason: str = "",
     actor: User | None = None,
     deadline: dt.datetime | None = None,
+    at: dt.datetime | None = None,
 ) -> dict[int, MeterCommand | None]:
     """``meter_relay_request`` for many meters at once (a dunning run), in a fixed number of
     queries: meter id -> the command under way for it, or None. All or nothing.
@@ -1063,6 +1064,9 @@ def meters_relay_request(
     coming back applies it later, and reconciliation issues none after it: the meter
     stays wanted off until a new decision gives it a new deadline. Switching on never
     waits (no deadline).
+
+    ``at``: the moment the decision is taken (a dunning pass's own, which may be another
+    day's); a command in flight that has expired by then is superseded. Now by default.
     """
     if deadline is not None and wanted != Relay.OFF:
         raise ValueError("Only a switch-off waits for a window; switching on never does.")
@@ -1101,7 +1105,7 @@ def meters_relay_request(
     new = []
     for meter in meters:
         command = in_flight.get(meter.pk)
-        if command is not None and command.action == action and command.expires_at > now:
+        if command is not None and command.action == action and command.expires_at > (at or now):
             decided[meter.pk] = command
             continue
         if command is not None:
