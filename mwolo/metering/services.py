@@ -884,7 +884,9 @@ class StatusReport:
 
 
 @transaction.atomic
-def statuses_apply(*, statuses: Sequence[Status], replayed: Sequence[Status] = ()) -> StatusReport:
+def statuses_apply(
+    *, statuses: Sequence[Status], replayed: Sequence[Status] = (), now: dt.datetime | None = None
+) -> StatusReport:
     """Presence: a meter back online gets its pending commands at once; one gone is alarmed.
 
     ``statuses`` are live messages, in arrival order: a meter's (re)connection, a relay
@@ -893,9 +895,9 @@ def statuses_apply(*, statuses: Sequence[Status], replayed: Sequence[Status] = (
     of life (``last_seen_at`` stays), never re-sends commands and never counts an alarm
     again; it only tells that a meter we took for online has gone (its last will), and
     the firmware, or the relay of a meter that never reported one. A fixed number of
-    queries for any number of meters.
+    queries for any number of meters. ``now``: when they arrived (the clock by default).
     """
-    now = clock.now()
+    now = now or clock.now()
     report = StatusReport()
     meters = _meters_by_serial([s.serial for s in statuses] + [s.serial for s in replayed])
     live: dict[str, list[Status]] = defaultdict(list)
@@ -988,8 +990,9 @@ def _unsaved_command(
     token: str = "",
     supersedes: int | None = None,
     deadline: dt.datetime | None = None,
+    at: dt.datetime | None = None,
 ) -> MeterCommand:
-    now = clock.now()
+    now = at or clock.now()
     return MeterCommand(
         meter=meter,
         action=action,
@@ -1066,7 +1069,9 @@ def meters_relay_request(
     waits (no deadline).
 
     ``at``: the moment the decision is taken (a dunning pass's own, which may be another
-    day's); a command in flight that has expired by then is superseded. Now by default.
+    day's; now by default): a command in flight that has expired by then is superseded,
+    and a new one is issued then, so a pass run ahead for a later day sends nothing
+    before that day.
     """
     if deadline is not None and wanted != Relay.OFF:
         raise ValueError("Only a switch-off waits for a window; switching on never does.")
@@ -1122,6 +1127,7 @@ def meters_relay_request(
                 actor=actor,
                 supersedes=superseded.get(meter.pk),
                 deadline=deadline,
+                at=at,
             )
         )
     if superseded:
