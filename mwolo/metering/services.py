@@ -992,7 +992,8 @@ def _unsaved_command(
     deadline: dt.datetime | None = None,
     at: dt.datetime | None = None,
 ) -> MeterCommand:
-    now = at or clock.now()
+    # Issued when decided, or now for a decision taken ahead (a pass run for a later day).
+    now = min(at, clock.now()) if at else clock.now()
     return MeterCommand(
         meter=meter,
         action=action,
@@ -1070,8 +1071,7 @@ def meters_relay_request(
 
     ``at``: the moment the decision is taken (a dunning pass's own, which may be another
     day's; now by default): a command in flight that has expired by then is superseded,
-    and a new one is issued then, so a pass run ahead for a later day sends nothing
-    before that day.
+    and a new one is issued then (or now, if that moment is still to come).
     """
     if deadline is not None and wanted != Relay.OFF:
         raise ValueError("Only a switch-off waits for a window; switching on never does.")
