@@ -156,6 +156,9 @@ class _Context:
     def policy(self, agency_id: int, category: str) -> DunningPolicy | None:
         return self.policies.for_invoice(agency_id, category)
 
+    def moment(self, agency_id: int) -> dt.datetime:
+        return self.moments[self.zones[agency_id]]
+
     def quiet(self, policy: DunningPolicy, day: dt.date) -> bool:
         return (policy.quiet_weekends and day.weekday() >= 5) or (
             policy.quiet_public_holidays and day in self.holidays
@@ -173,14 +176,13 @@ class _Context:
         """
         if self.quiet(policy, self.as_of):
             return None
-        zone_name = self.zones[agency_id]
-        zone = ZoneInfo(zone_name)
+        zone = ZoneInfo(self.zones[agency_id])
         cutoff = policy.disconnection_cutoff
         if cutoff is None:
             end = dt.datetime.combine(self.as_of + dt.timedelta(days=1), dt.time(0), tzinfo=zone)
         else:
             end = dt.datetime.combine(self.as_of, cutoff, tzinfo=zone)
-        return end if self.moments[zone_name] < end else None
+        return end if self.moment(agency_id) < end else None
 
     def disconnection_date(self, policy: DunningPolicy, invoice: OverdueInvoice) -> dt.date:
         """The first day the disconnection may come after a final notice sent today."""
@@ -582,11 +584,11 @@ def _cut_meters(site_ids: Collection[int]) -> dict[int, list[int]]:
 
 
 def _meters_cut(
-    windows: dict[dt.datetime, list[int]], *, reason: str
+    windows: dict[tuple[dt.datetime, dt.datetime], list[int]], *, reason: str
 ) -> dict[int, MeterCommand | None]:
     """Switch these meters off for dunning, each group only until the end of its window
-    (its deadline): one decision per window, the earliest first. Meter id -> its
-    command (None: it reports off already)."""
+    (its deadline), decided at the moment the pass runs in its zone: one decision per
+    window, the earliest first. Meter id -> its command (None: it reports off already)."""
     if len(windows) > 1:
         # All locked at once, in id order, as the head-end does: never one window's
         # meters held while waiting for another's.
@@ -598,7 +600,7 @@ def _meters_cut(
             .values_list("pk", flat=True)
         )
     commands: dict[int, MeterCommand | None] = {}
-    for until, meter_ids in sorted(windows.items()):
+    for (until, at), meter_ids in sorted(windows.items()):
         commands |= meters_relay_request(
             meter_ids=meter_ids,
             wanted=Relay.OFF,
@@ -606,6 +608,7 @@ def _meters_cut(
             source=MeterCommand.Source.DUNNING,
             reason=reason,
             deadline=until,
+            at=at,
         )
     return commands
 
@@ -629,9 +632,9 @@ def _cuts_make(
     ready = [cut for cut in cuts.values() if meters[cut.site_id]]
     if not ready:
         return []
-    windows: dict[dt.datetime, list[int]] = defaultdict(list)
+    windows: dict[tuple[dt.datetime, dt.datetime], list[int]] = defaultdict(list)
     for cut in ready:
-        windows[cut.until].extend(meters[cut.site_id])
+        windows[(cut.until, context.moment(cut.agency_id))].extend(meters[cut.site_id])
     commands = _meters_cut(windows, reason=_("Unpaid invoices"))
     amounts = {cut.site_id: totals.get((cut.client_id, cut.currency), Decimal(0)) for cut in ready}
     rows_insert(
@@ -866,38 +869,48 @@ def _cuts_resend(context: _Context) -> int:
     inside it; otherwise it waits for the next allowed day. Returns how many were sent.
 
     Runs after ``_reconnect_due``, in its transaction: the clients with open
-    disconnections are locked, so a payment's reconnection and this never cross.
+    disconnections are locked, so a payment's reconnection and this never cross. "Under
+    way" is judged at the pass's moment in each zone, not by the clock: a catch-up pass
+    for another day decides as that day's pass would have.
     """
-    now = clock.now()
-    under_way = MeterCommand.objects.filter(
-        meter_id=OuterRef("meter_id"),
-        status__in=MeterCommand.IN_FLIGHT,
-        action__in=MeterCommand.RELAY_ACTIONS,
-        expires_at__gt=now,
+    rows = sorted(
+        (
+            row
+            for zone, moment in context.moments.items()
+            for row in DisconnectionMeter.objects.filter(
+                disconnection__closed_at=None,
+                disconnection__agency_id__in=[
+                    agency for agency, its_zone in context.zones.items() if its_zone == zone
+                ],
+                meter__relay_wanted=Relay.OFF,
+                meter__relay_wanted_reason=Meter.RelayReason.DUNNING,
+                meter__site_id=F("disconnection__site_id"),
+            )
+            .exclude(meter__relay_reported=Relay.OFF)
+            .exclude(
+                Exists(
+                    MeterCommand.objects.filter(
+                        meter_id=OuterRef("meter_id"),
+                        status__in=MeterCommand.IN_FLIGHT,
+                        action__in=MeterCommand.RELAY_ACTIONS,
+                        expires_at__gt=moment,
+                    )
+                )
+            )
+            .annotate(
+                episode_agency=F("disconnection__agency_id"),
+                site_category=F("disconnection__site__category"),
+            )
+            .only("pk", "meter_id", "cut_command_id", "cut_commands")
+        ),
+        key=lambda row: row.meter_id,
     )
-    rows = list(
-        DisconnectionMeter.objects.filter(
-            disconnection__closed_at=None,
-            disconnection__agency_id__in=list(context.zones),
-            meter__relay_wanted=Relay.OFF,
-            meter__relay_wanted_reason=Meter.RelayReason.DUNNING,
-            meter__site_id=F("disconnection__site_id"),
-        )
-        .exclude(meter__relay_reported=Relay.OFF)
-        .exclude(Exists(under_way))
-        .annotate(
-            episode_agency=F("disconnection__agency_id"),
-            site_category=F("disconnection__site__category"),
-        )
-        .only("pk", "meter_id", "cut_command_id", "cut_commands")
-        .order_by("meter_id")
-    )
-    windows: dict[dt.datetime, list[int]] = defaultdict(list)
+    windows: dict[tuple[dt.datetime, dt.datetime], list[int]] = defaultdict(list)
     for row in rows:
         policy = context.policy(row.episode_agency, row.site_category)
         until = context.cut_until(policy, row.episode_agency) if policy else None
         if until is not None:
-            windows[until].append(row.meter_id)
+            windows[(until, context.moment(row.episode_agency))].append(row.meter_id)
     if not windows:
         return 0
     commands = _meters_cut(

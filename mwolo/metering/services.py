@@ -884,7 +884,9 @@ class StatusReport:
 
 
 @transaction.atomic
-def statuses_apply(*, statuses: Sequence[Status], replayed: Sequence[Status] = ()) -> StatusReport:
+def statuses_apply(
+    *, statuses: Sequence[Status], replayed: Sequence[Status] = (), now: dt.datetime | None = None
+) -> StatusReport:
     """Presence: a meter back online gets its pending commands at once; one gone is alarmed.
 
     ``statuses`` are live messages, in arrival order: a meter's (re)connection, a relay
@@ -893,9 +895,9 @@ def statuses_apply(*, statuses: Sequence[Status], replayed: Sequence[Status] = (
     of life (``last_seen_at`` stays), never re-sends commands and never counts an alarm
     again; it only tells that a meter we took for online has gone (its last will), and
     the firmware, or the relay of a meter that never reported one. A fixed number of
-    queries for any number of meters.
+    queries for any number of meters. ``now``: when they arrived (the clock by default).
     """
-    now = clock.now()
+    now = now or clock.now()
     report = StatusReport()
     meters = _meters_by_serial([s.serial for s in statuses] + [s.serial for s in replayed])
     live: dict[str, list[Status]] = defaultdict(list)
@@ -988,8 +990,10 @@ def _unsaved_command(
     token: str = "",
     supersedes: int | None = None,
     deadline: dt.datetime | None = None,
+    at: dt.datetime | None = None,
 ) -> MeterCommand:
-    now = clock.now()
+    # Issued when decided, or now for a decision taken ahead (a pass run for a later day).
+    now = min(at, clock.now()) if at else clock.now()
     return MeterCommand(
         meter=meter,
         action=action,
@@ -1054,6 +1058,7 @@ def meters_relay_request(
     reason: str = "",
     actor: User | None = None,
     deadline: dt.datetime | None = None,
+    at: dt.datetime | None = None,
 ) -> dict[int, MeterCommand | None]:
     """``meter_relay_request`` for many meters at once (a dunning run), in a fixed number of
     queries: meter id -> the command under way for it, or None. All or nothing.
@@ -1063,6 +1068,10 @@ def meters_relay_request(
     coming back applies it later, and reconciliation issues none after it: the meter
     stays wanted off until a new decision gives it a new deadline. Switching on never
     waits (no deadline).
+
+    ``at``: the moment the decision is taken (a dunning pass's own, which may be another
+    day's; now by default): a command in flight that has expired by then is superseded,
+    and a new one is issued then (or now, if that moment is still to come).
     """
     if deadline is not None and wanted != Relay.OFF:
         raise ValueError("Only a switch-off waits for a window; switching on never does.")
@@ -1101,7 +1110,7 @@ def meters_relay_request(
     new = []
     for meter in meters:
         command = in_flight.get(meter.pk)
-        if command is not None and command.action == action and command.expires_at > now:
+        if command is not None and command.action == action and command.expires_at > (at or now):
             decided[meter.pk] = command
             continue
         if command is not None:
@@ -1118,6 +1127,7 @@ def meters_relay_request(
                 actor=actor,
                 supersedes=superseded.get(meter.pk),
                 deadline=deadline,
+                at=at,
             )
         )
     if superseded:

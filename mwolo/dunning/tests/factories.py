@@ -6,6 +6,7 @@ from mwolo.agencies.models import Agency
 from mwolo.billing import services as billing
 from mwolo.billing.models import Invoice
 from mwolo.billing.tests.factories import OCTOBER, local, metered_site
+from mwolo.core import clock
 from mwolo.crm.models import Site, SiteCategory
 from mwolo.dunning.models import Disconnection, PublicHoliday, Reminder
 from mwolo.metering.models import Meter
@@ -32,6 +33,13 @@ def first_day_to_cut(day: dt.date) -> dt.date:
     while day.weekday() >= 5 or day in holidays:
         day += dt.timedelta(days=1)
     return day
+
+
+def monday_to_come() -> dt.date:
+    """The next Monday from today on in Kinshasa: a due date for what staff grant, whose
+    days may not be past by the real clock."""
+    today = clock.today("Africa/Kinshasa")
+    return today + dt.timedelta(days=-today.weekday() % 7)
 
 
 def billed_site(

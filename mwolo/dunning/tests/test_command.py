@@ -1,11 +1,13 @@
 """``manage.py run_dunning``, the Celery task and the beat schedule."""
 
+import datetime as dt
 import io
 
 import pytest
 from django.core.management import CommandError, call_command
 from django_celery_beat.models import PeriodicTask
 
+from mwolo.core import clock
 from mwolo.dunning.models import Reminder
 from mwolo.dunning.tasks import dunning_run_zone
 from mwolo.dunning.tests.factories import day, overdue_invoice, steps_taken
@@ -90,11 +92,16 @@ def test_beat_runs_the_pass_at_nine_in_each_zone():
 
 
 def test_the_task_runs_today_for_the_agencies_of_its_zone(residential):
-    overdue_invoice()  # a Kinshasa agency
+    # A Kinshasa agency's invoice, due yesterday there: overdue today, no step yet.
+    overdue_invoice(due=clock.today("Africa/Kinshasa") - dt.timedelta(days=1))
 
     east = dunning_run_zone("Africa/Lubumbashi")
     west = dunning_run_zone.delay("Africa/Kinshasa").get()
 
     assert east["invoices"] == 0
-    assert west["invoices"] == 0  # due in 2027: not overdue today
+    assert (west["invoices"], west["reminders"], west["as_of"]) == (
+        1,
+        0,
+        clock.today("Africa/Kinshasa").isoformat(),
+    )
     assert set(west) >= {"as_of", "reminders", "disconnections", "reconnections"}

@@ -48,9 +48,11 @@ def acknowledge(meter: Meter, command: MeterCommand, now: dt.datetime) -> None:
     )
 
 
-def switched_on_by_hand(meter: Meter) -> None:
+def switched_on_by_hand(meter: Meter, now: dt.datetime) -> None:
     """The meter reports its relay on (its status, published at every relay change)."""
-    metering.statuses_apply(statuses=[Status(serial=meter.serial, online=True, relay="on")])
+    metering.statuses_apply(
+        statuses=[Status(serial=meter.serial, online=True, relay="on")], now=now
+    )
 
 
 def commands_sent(page: str) -> str:
@@ -76,8 +78,11 @@ def test_a_meter_offline_at_the_cut_and_back_after_the_window_is_cut_on_the_next
 ):
     invoice = overdue_invoice(due=FRIDAY_DUE)
     meter = site_meter(invoice.site)
-    metering.statuses_apply(statuses=[Status(serial=meter.serial, online=True, relay="on")])
-    metering.statuses_apply(statuses=[Status(serial=meter.serial, online=False)])  # gone
+    online, gone = at(FRIDAY_DUE, "08:00"), at(FRIDAY_DUE, "08:30")
+    metering.statuses_apply(
+        statuses=[Status(serial=meter.serial, online=True, relay="on")], now=online
+    )
+    metering.statuses_apply(statuses=[Status(serial=meter.serial, online=False)], now=gone)
     walk(0, 14, due=FRIDAY_DUE)
 
     # Friday 09:00: the cut is decided; its command lives until the cut-off hour, 15:00.
@@ -88,7 +93,7 @@ def test_a_meter_offline_at_the_cut_and_back_after_the_window_is_cut_on_the_next
 
     # The meter comes back after the window: the re-send does not go, the command expires.
     assert metering.statuses_apply(
-        statuses=[Status(serial=meter.serial, online=True, relay="on")]
+        statuses=[Status(serial=meter.serial, online=True, relay="on")], now=back_at
     ).came_back
     assert dispatch(back_at) == []
     first.refresh_from_db()
@@ -140,7 +145,7 @@ def test_reconciliation_switches_a_meter_off_for_dunning_inside_the_window_only(
     walk(0, 14)
     cut = cut_row(invoice).cut_command
     acknowledge(meter, cut, at(day(14), "09:01"))
-    switched_on_by_hand(meter)  # a neighbour bypasses the cut
+    switched_on_by_hand(meter, at(day(14), "09:10"))  # a neighbour bypasses the cut
 
     report = metering.meters_reconcile(now=at(day(14), moment))
 
@@ -163,7 +168,7 @@ def test_a_meter_switched_on_after_the_window_is_cut_again_by_the_next_days_pass
     meter = site_meter(invoice.site)
     walk(0, 14)
     acknowledge(meter, cut_row(invoice).cut_command, at(day(14), "09:01"))
-    switched_on_by_hand(meter)
+    switched_on_by_hand(meter, at(day(14), "09:10"))
     assert metering.meters_reconcile(now=at(day(14), "19:00")).commands == 0
 
     assert dunning_run(as_of=day(15)).cuts_resent == 1
@@ -180,7 +185,7 @@ def test_a_pass_after_the_cutoff_hour_sends_nothing_and_the_next_morning_does(re
     meter = site_meter(invoice.site)
     walk(0, 14)
     acknowledge(meter, cut_row(invoice).cut_command, at(day(14), "09:01"))
-    switched_on_by_hand(meter)
+    switched_on_by_hand(meter, at(day(14), "09:10"))
 
     assert dunning_run(as_of=day(15), now=at(day(15), "16:00")).cuts_resent == 0
     assert dunning_run(as_of=day(16), now=at(day(16), "08:00")).cuts_resent == 1

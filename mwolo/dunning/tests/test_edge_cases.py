@@ -30,6 +30,8 @@ from mwolo.dunning.tests.factories import (
     DUE,
     billed_site,
     day,
+    first_day_to_cut,
+    monday_to_come,
     open_episode,
     overdue_invoice,
     site_meter,
@@ -66,21 +68,28 @@ def test_an_essential_site_is_reminded_but_never_warned_nor_cut(residential):
 
 
 def test_a_staff_exemption_ends_on_its_day_and_the_ladder_resumes_in_order(residential):
-    invoice = overdue_invoice()
+    due = monday_to_come()  # staff may not grant an exemption ending in the past
+    invoice = overdue_invoice(due=due)
     exemption = dunning_exemption_grant(
         client_id=invoice.client_id,
         effect=DunningExemption.Effect.NO_DISCONNECTION,
         reason="Litige sur le relevé en cours d'examen",
         actor=None,
-        starts_on=DUE,
-        ends_on=day(20),
+        starts_on=due,
+        ends_on=day(20, due),
     )
     assert exemption.site is None
+    cut_on = first_day_to_cut(day(23, due))
 
-    walk(0, 26)
+    walk(0, (cut_on - due).days + 2, due=due)
 
     # Held back at D+12 and D+14; the final notice the day after the end, then the cut.
-    assert steps_taken(invoice) == [(3, REMIND), (7, REMIND), (21, NOTICE), (23, CUT)]
+    assert steps_taken(invoice) == [
+        (3, REMIND),
+        (7, REMIND),
+        (21, NOTICE),
+        ((cut_on - due).days, CUT),
+    ]
 
 
 def test_public_services_follow_their_own_policy_without_disconnection(public_tariff):
@@ -93,17 +102,18 @@ def test_public_services_follow_their_own_policy_without_disconnection(public_ta
 
 
 def test_a_hold_stops_everything_until_its_last_day(residential):
-    invoice = overdue_invoice()
+    due = monday_to_come()  # staff may not grant a hold ending in the past
+    invoice = overdue_invoice(due=due)
     dunning_exemption_grant(
         client_id=invoice.client_id,
         effect=DunningExemption.Effect.HOLD,
         reason="Réclamation en cours",
         actor=None,
-        starts_on=DUE,
-        ends_on=day(9),
+        starts_on=due,
+        ends_on=day(9, due),
     )
 
-    walk(0, 12)
+    walk(0, 12, due=due)
 
     assert steps_taken(invoice) == [(10, REMIND), (12, REMIND)]
 

@@ -45,7 +45,7 @@ def sms(invoice_or_client, event: str) -> list[str]:
 def test_the_ladder_reminds_on_d3_and_d7_warns_on_d12_and_cuts_on_d14(residential):
     invoice = overdue_invoice()
 
-    walk(0, 16)
+    walk(0, 14)
 
     assert steps_taken(invoice) == LADDER
     assert sms(invoice, "reminder") == [
@@ -73,6 +73,22 @@ def test_the_ladder_reminds_on_d3_and_d7_warns_on_d12_and_cuts_on_d14(residentia
         f"Mwolo Energy: le courant du site {invoice.site.reference} est coupé pour un impayé "
         "de 24 940,00 CDF."
     )
+
+    # The meter never answers: each next working day's pass sends the cut again, for
+    # that day's window only, and tells the client nothing more.
+    messages = Notification.objects.count()
+    assert [dunning_run(as_of=day(offset)).cuts_resent for offset in (15, 16)] == [1, 1]
+    commands = list(MeterCommand.objects.filter(meter=meter).order_by("pk"))
+    assert [(c.action, c.status) for c in commands] == [
+        ("disconnect", "superseded"),
+        ("disconnect", "superseded"),
+        ("disconnect", "queued"),
+    ]
+    assert [c.expires_at.date() for c in commands] == [day(14), day(15), day(16)]
+    cut = episode.meters.get()
+    assert (cut.cut_command, cut.cut_commands) == (commands[-1], 3)
+    assert Notification.objects.count() == messages
+    assert steps_taken(invoice) == LADDER
 
 
 def test_the_same_day_twice_sends_nothing_twice(residential):
