@@ -7,8 +7,9 @@ from collections import Counter
 
 import pytest
 from django.conf import settings
-from django.db import connection, connections, transaction
+from django.db import connection, transaction
 
+from mwolo.core.testing.threads import in_thread
 from mwolo.crm.models import Client
 from mwolo.dunning.models import Action, Disconnection, Reminder
 from mwolo.dunning.services import DunningReport, dunning_run
@@ -49,19 +50,6 @@ def test_two_passes_of_the_same_day_at_once_take_each_step_once(residential):
     errors: list[BaseException] = []
     holding, release = threading.Event(), threading.Event()
 
-    def in_thread(work) -> threading.Thread:
-        def run():
-            try:
-                work()
-            except BaseException as error:
-                errors.append(error)
-            finally:
-                connections.close_all()
-
-        thread = threading.Thread(target=run)
-        thread.start()
-        return thread
-
     def hold_the_clients():
         # Both passes meet at the clients' locks, then go as soon as they are free.
         with transaction.atomic():
@@ -69,9 +57,11 @@ def test_two_passes_of_the_same_day_at_once_take_each_step_once(residential):
             holding.set()
             release.wait(20)
 
-    blocker = in_thread(hold_the_clients)
+    blocker = in_thread(hold_the_clients, errors)
     assert holding.wait(10)
-    passes = [in_thread(lambda: reports.append(dunning_run(as_of=day(14)))) for _ in range(2)]
+    passes = [
+        in_thread(lambda: reports.append(dunning_run(as_of=day(14))), errors) for _ in range(2)
+    ]
     deadline = time.monotonic() + 10
     while waiting_for_locks() < 2 and time.monotonic() < deadline:
         time.sleep(0.05)

@@ -15,7 +15,7 @@ from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.management import call_command
 from django.core.management.base import CommandError
-from django.db import connection, connections, transaction
+from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 
 from mwolo.accounts.tests.factories import EmployeeFactory
@@ -26,6 +26,7 @@ from mwolo.core import clock
 from mwolo.core.crypto import decrypt
 from mwolo.core.exceptions import ApplicationError
 from mwolo.core.permissions import Role
+from mwolo.core.testing.threads import in_thread
 from mwolo.crm.tests.factories import SiteFactory
 from mwolo.geo.tests.factories import commune
 from mwolo.headend.protocol import Ack, Reading, Status, Telemetry
@@ -1394,34 +1395,22 @@ def test_acks_and_a_decision_on_the_same_meters_at_once_do_not_deadlock():
     errors: list[BaseException] = []
     holding, release = threading.Event(), threading.Event()
 
-    def in_thread(work) -> threading.Thread:
-        def run():
-            try:
-                work()
-            except BaseException as error:
-                errors.append(error)
-            finally:
-                connections.close_all()
-
-        thread = threading.Thread(target=run)
-        thread.start()
-        return thread
-
     def hold_first_meter():
         with transaction.atomic():
             list(Meter.objects.select_for_update().filter(pk=meters[0].pk))
             holding.set()
             release.wait(20)
 
-    blocker = in_thread(hold_first_meter)
+    blocker = in_thread(hold_first_meter, errors)
     assert holding.wait(10)
     decision = in_thread(
         lambda: services.meters_relay_request(
             meter_ids=[m.pk for m in meters], wanted=Relay.ON, why="normal", source="staff"
-        )
+        ),
+        errors,
     )
     time.sleep(0.5)  # the decision waits for the first meter
-    worker = in_thread(lambda: services.acks_apply(acks=acks))
+    worker = in_thread(lambda: services.acks_apply(acks=acks), errors)
     time.sleep(0.5)  # the acks wait too (they once locked the commands first, then meters)
     release.set()
     for thread in (blocker, decision, worker):
