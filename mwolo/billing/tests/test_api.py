@@ -295,7 +295,8 @@ def runs(world):
 
 
 STAFF_OF_GOMBE = {"own", "neighbour"}
-CREDIT_NOTES_VISIBLE = {
+# Who sees a client's credit notes and statements: those who see the client.
+CLIENT_DOCUMENTS_VISIBLE = {
     "anonymous": 401,
     "administrator": {"own", "neighbour", "other"},
     "agency_manager": STAFF_OF_GOMBE,
@@ -332,14 +333,14 @@ def check_visible(api, url, rows, visible):
         assert api.get(f"{url}{row.pk}/").status_code == (200 if name in visible else 404)
 
 
-@pytest.mark.parametrize(("actor", "visible"), CREDIT_NOTES_VISIBLE.items())
+@pytest.mark.parametrize(("actor", "visible"), CLIENT_DOCUMENTS_VISIBLE.items())
 def test_who_sees_which_credit_notes(world, actor, visible):
     notes = credit_notes(world)
 
     check_visible(login(actor, world), CREDIT_NOTES, notes, visible)
 
 
-@pytest.mark.parametrize(("actor", "visible"), CREDIT_NOTES_VISIBLE.items())
+@pytest.mark.parametrize(("actor", "visible"), CLIENT_DOCUMENTS_VISIBLE.items())
 def test_who_downloads_which_credit_note_pdfs(world, actor, visible, tmp_path):
     notes = credit_notes(world)
     api = login(actor, world)
@@ -537,20 +538,7 @@ def test_a_client_reads_their_statement_and_no_one_elses(world):
     assert b"".join(pdf.streaming_content).startswith(b"%PDF")
 
 
-STATEMENTS_VISIBLE = {
-    "anonymous": 401,
-    "administrator": {"own", "neighbour", "other"},
-    "agency_manager": STAFF_OF_GOMBE,
-    "billing_agent": STAFF_OF_GOMBE,
-    "cashier": STAFF_OF_GOMBE,
-    "support_agent": STAFF_OF_GOMBE,
-    "technician": 403,
-    "hr_officer": 403,
-    "client": {"own"},
-}
-
-
-@pytest.mark.parametrize(("actor", "visible"), STATEMENTS_VISIBLE.items())
+@pytest.mark.parametrize(("actor", "visible"), CLIENT_DOCUMENTS_VISIBLE.items())
 def test_who_reads_which_statements_and_their_pdfs(world, actor, visible, tmp_path):
     """The statement of the client, of a neighbour of the same agency, of another agency's
     client: as data and as a PDF, to those who see the client, and to no one else."""
